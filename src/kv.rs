@@ -1,0 +1,138 @@
+//! The `key = value` format shared by records, status files, `daemon.state`
+//! and the config: one pair per line, the value is the rest of the line,
+//! trimmed, no escapes; a line whose first non-blank character is `#` is a
+//! comment. Parsing is pure and reports the first bad line.
+
+/// One `key = value` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field<'a> {
+    /// 1-based line number.
+    pub line: usize,
+    /// The key, trimmed.
+    pub key: &'a str,
+    /// The value, trimmed.
+    pub value: &'a str,
+}
+
+/// Why a line does not parse: its number and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong, naming the key where there is one.
+    pub reason: String,
+}
+
+/// Parses a whole text: blank and comment lines are skipped; a line without
+/// `=`, with an empty key or value, or a key given twice is an error.
+pub fn parse(text: &str) -> Result<Vec<Field<'_>>, LineError> {
+    let mut fields: Vec<Field> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let err = |reason: String| Err(LineError { line, reason });
+        let Some((key, value)) = trimmed.split_once('=') else {
+            return err(format!("no '=' in '{}'", crate::text::escape(trimmed)));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        if key.is_empty() {
+            return err("empty key".into());
+        }
+        if value.is_empty() {
+            return err(format!("empty value for '{}'", crate::text::escape(key)));
+        }
+        if let Some(first) = fields.iter().find(|f| f.key == key) {
+            return err(format!(
+                "key '{key}' given twice (first on line {})",
+                first.line
+            ));
+        }
+        fields.push(Field { line, key, value });
+    }
+    Ok(fields)
+}
+
+/// The value of `key`, if present.
+pub fn get<'a>(fields: &[Field<'a>], key: &str) -> Option<&'a str> {
+    fields.iter().find(|f| f.key == key).map(|f| f.value)
+}
+
+/// The line on which `key` stands, if present.
+pub fn get_line(fields: &[Field<'_>], key: &str) -> Option<usize> {
+    fields.iter().find(|f| f.key == key).map(|f| f.line)
+}
+
+/// Renders pairs as lines; a pair whose value is `None` is left out.
+pub fn render<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<String>)>) -> String {
+    let mut out = String::new();
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            out.push_str(k);
+            out.push_str(" = ");
+            out.push_str(&v);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_values_with_spaces_hashes_and_equals() {
+        let f = parse("# c\n\n  a = x # not a comment \nb=c=d\n   # indented comment\n").unwrap();
+        assert_eq!(
+            f,
+            vec![
+                Field {
+                    line: 3,
+                    key: "a",
+                    value: "x # not a comment"
+                },
+                Field {
+                    line: 4,
+                    key: "b",
+                    value: "c=d"
+                },
+            ]
+        );
+        assert_eq!(get(&f, "b"), Some("c=d"));
+        assert_eq!(get(&f, "z"), None);
+    }
+
+    #[test]
+    fn bad_lines_are_reported_with_number_and_key() {
+        let e = |t| parse(t).unwrap_err();
+        assert_eq!(
+            e("a = 1\nnonsense\n"),
+            LineError {
+                line: 2,
+                reason: "no '=' in 'nonsense'".into()
+            }
+        );
+        assert_eq!(e(" = 1").reason, "empty key");
+        assert_eq!(e("k =  ").reason, "empty value for 'k'");
+        assert_eq!(
+            e("k = 1\nk = 2").reason,
+            "key 'k' given twice (first on line 1)"
+        );
+        assert_eq!(e("\x1b").reason, "no '=' in '\\x1b'");
+    }
+
+    #[test]
+    fn render_leaves_out_absent_values_and_round_trips() {
+        let text = render([
+            ("a", Some("1".into())),
+            ("b", None),
+            ("c", Some("x y".into())),
+        ]);
+        assert_eq!(text, "a = 1\nc = x y\n");
+        let f = parse(&text).unwrap();
+        assert_eq!((f[1].key, f[1].value), ("c", "x y"));
+    }
+}

@@ -1,0 +1,74 @@
+//! The self-pipe: signal handlers write the signal's number as one byte to a
+//! non-blocking pipe, and the loop sleeps in `poll()` on its read end.
+//!
+//! Order that loses no signal: drain the pipe first, then act on what was
+//! drained (reap, reload, stop). A signal that arrives after the drain
+//! leaves a byte in the pipe, so the next `poll()` returns at once.
+
+use crate::sys;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+/// The signals a loop cares about, as drained from the pipe.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Caught {
+    /// SIGTERM or SIGINT: stop.
+    pub stop: bool,
+    /// SIGHUP: reload the configuration.
+    pub hup: bool,
+    /// SIGCHLD: a child exited; reap.
+    pub child: bool,
+}
+
+impl Caught {
+    /// Adds what `other` caught.
+    pub fn merge(&mut self, other: Caught) {
+        self.stop |= other.stop;
+        self.hup |= other.hup;
+        self.child |= other.child;
+    }
+}
+
+/// The installed self-pipe. Keep it for the life of the process.
+pub struct SelfPipe {
+    read: OwnedFd,
+    _write: OwnedFd,
+}
+
+impl SelfPipe {
+    /// Routes SIGTERM, SIGINT, SIGHUP and SIGCHLD to a new pipe and ignores
+    /// SIGPIPE.
+    pub fn install() -> io::Result<SelfPipe> {
+        let (read, write) = sys::pipe()?;
+        sys::route_signals(
+            write.as_fd(),
+            &[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD],
+        )?;
+        Ok(SelfPipe {
+            read,
+            _write: write,
+        })
+    }
+
+    /// The descriptor to poll.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+
+    /// Empties the pipe and says which signals arrived.
+    pub fn drain(&self) -> Caught {
+        let mut caught = Caught::default();
+        let mut buf = [0u8; 64];
+        while let Ok(n @ 1..) = sys::read_nonblock(self.read.as_fd(), &mut buf) {
+            for &b in &buf[..n] {
+                match i32::from(b) {
+                    libc::SIGTERM | libc::SIGINT => caught.stop = true,
+                    libc::SIGHUP => caught.hup = true,
+                    libc::SIGCHLD => caught.child = true,
+                    _ => {}
+                }
+            }
+        }
+        caught
+    }
+}

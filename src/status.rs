@@ -1,0 +1,112 @@
+//! A watcher's status file, `watch/KEY.status`: what it last observed.
+//! Published atomically by the watcher, read by `sessions list` and the
+//! watcher itself (its checkpoint after a restart).
+
+use crate::kv;
+
+/// What a watcher publishes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Status {
+    /// The watcher's pid.
+    pub pid: i32,
+    /// The artifact it follows.
+    pub artifact: String,
+    /// `waiting`, `active`, `idle` or `unreadable`.
+    pub state: String,
+    /// Size of the current file as read so far.
+    pub bytes: u64,
+    /// Complete lines counted in the current file.
+    pub lines: u64,
+    /// The last growth (Unix seconds).
+    pub last_activity: Option<u64>,
+    /// Just past the last counted newline.
+    pub offset: u64,
+    /// FNV-1a 64 of the up to 64 bytes before `offset`, as hex.
+    pub check: String,
+    /// Device of the file followed.
+    pub dev: u64,
+    /// Inode of the file followed.
+    pub ino: u64,
+    /// The judge's last verdict.
+    pub verdict: Option<String>,
+    /// When the verdict was given.
+    pub verdict_at: Option<u64>,
+    /// How the judge ended: `exit N`, `signal N`, `timeout`, `spawn failed`.
+    pub judge_exit: Option<String>,
+    /// Why the artifact is unreadable, or a config problem.
+    pub error: Option<String>,
+}
+
+impl Status {
+    /// Parses a status file; `None` if it is not one.
+    pub fn parse(text: &str) -> Option<Status> {
+        let f = kv::parse(text).ok()?;
+        let num = |k: &str| kv::get(&f, k).and_then(|v| v.parse::<u64>().ok());
+        let text = |k: &str| kv::get(&f, k).map(String::from);
+        Some(Status {
+            pid: kv::get(&f, "pid")?.parse().ok()?,
+            artifact: text("artifact")?,
+            state: text("state")?,
+            bytes: num("bytes").unwrap_or(0),
+            lines: num("lines").unwrap_or(0),
+            last_activity: num("last_activity"),
+            offset: num("offset").unwrap_or(0),
+            check: text("check").unwrap_or_default(),
+            dev: num("dev").unwrap_or(0),
+            ino: num("ino").unwrap_or(0),
+            verdict: text("verdict"),
+            verdict_at: num("verdict_at"),
+            judge_exit: text("judge_exit"),
+            error: text("error"),
+        })
+    }
+
+    /// The status as file text.
+    pub fn render(&self) -> String {
+        let some = |v: u64| Some(v.to_string());
+        kv::render([
+            ("pid", Some(self.pid.to_string())),
+            ("artifact", Some(self.artifact.clone())),
+            ("state", Some(self.state.clone())),
+            ("bytes", some(self.bytes)),
+            ("lines", some(self.lines)),
+            ("last_activity", self.last_activity.map(|t| t.to_string())),
+            ("offset", some(self.offset)),
+            ("check", Some(self.check.clone()).filter(|c| !c.is_empty())),
+            ("dev", some(self.dev)),
+            ("ino", some(self.ino)),
+            ("verdict", self.verdict.clone().filter(|v| !v.is_empty())),
+            ("verdict_at", self.verdict_at.map(|t| t.to_string())),
+            ("judge_exit", self.judge_exit.clone()),
+            ("error", self.error.clone()),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_round_trips() {
+        let s = Status {
+            pid: 42,
+            artifact: "/a b/ü.jsonl".into(),
+            state: "idle".into(),
+            bytes: 10,
+            lines: 2,
+            last_activity: Some(1700000000),
+            offset: 10,
+            check: "00ff00ff00ff00ff".into(),
+            dev: 1,
+            ino: 2,
+            verdict: Some("done = yes".into()),
+            verdict_at: Some(1700000001),
+            judge_exit: Some("exit 0".into()),
+            error: None,
+        };
+        assert_eq!(Status::parse(&s.render()), Some(s));
+        assert_eq!(Status::parse("garbage"), None);
+        assert_eq!(Status::parse("pid = x\nartifact = /a\nstate = idle"), None);
+    }
+}

@@ -1,0 +1,2 @@
+//! Benchmarks: `cargo test --release --test bench -- --ignored --nocapture`.
+//! Each prints figures (medians over several runs); none asserts timing.

@@ -1,0 +1,10 @@
+//! The integration tests: one binary, one module per area of the contract.
+
+mod util;
+
+mod cli;
+mod daemon;
+mod lifecycle;
+mod service;
+mod store;
+mod watcher;
