@@ -49,22 +49,13 @@ pub enum Command {
     /// `bach daemon stop [--timeout SECS] [--watchers]`
     DaemonStop { timeout: u64, watchers: bool },
     /// `bach daemon install [--dry-run] [--service S]`
-    DaemonInstall {
-        dry_run: bool,
-        service: Option<Service>,
-    },
+    DaemonInstall { dry_run: bool, service: Option<Service> },
     /// `bach daemon uninstall [--service S] [--watchers]`
-    DaemonUninstall {
-        service: Option<Service>,
-        watchers: bool,
-    },
+    DaemonUninstall { service: Option<Service>, watchers: bool },
     /// `bach daemon logs [-n LINES]`
     DaemonLogs { lines: usize },
     /// `bach internal session-watch [--key KEY] ARTIFACT`
-    Watch {
-        key: Option<String>,
-        artifact: String,
-    },
+    Watch { key: Option<String>, artifact: String },
 }
 
 /// Parses the arguments after the program name.
@@ -118,18 +109,28 @@ fn id(v: OsString, what: &str) -> Result<String> {
 
 fn number<T: std::str::FromStr>(v: OsString, what: &str) -> Result<T> {
     let s = text(v, what)?;
-    s.parse()
-        .map_err(|_| Error::usage(format!("{what} must be a number, not '{s}'")))
+    s.parse().map_err(|_| Error::usage(format!("{what} must be a number, not '{s}'")))
 }
 
-fn subcommand(p: &mut lexopt::Parser, group: &'static str) -> Result<Option<String>> {
+fn subcommand(
+    p: &mut lexopt::Parser,
+    group: &'static str,
+    known: &[&str],
+) -> Result<Option<String>> {
     match p.next()? {
-        Some(Value(v)) => Ok(Some(text(v, "command")?)),
+        Some(Value(v)) => {
+            let cmd = text(v, "command")?;
+            if known.contains(&cmd.as_str()) {
+                Ok(Some(cmd))
+            } else {
+                Err(unknown(group, &cmd))
+            }
+        }
         Some(Long("help") | Short('h')) => Ok(None),
         Some(arg) => Err(arg.unexpected().into()),
-        None => Err(Error::usage(format!(
-            "missing command after '{group}' (try 'bach help {group}')"
-        ))),
+        None => {
+            Err(Error::usage(format!("missing command after '{group}' (try 'bach help {group}')")))
+        }
     }
 }
 
@@ -141,7 +142,7 @@ fn unknown(group: &str, cmd: &str) -> Error {
 }
 
 fn tasks(p: &mut lexopt::Parser) -> Result<Command> {
-    let Some(cmd) = subcommand(p, "tasks")? else {
+    let Some(cmd) = subcommand(p, "tasks", &["add", "done", "cancel", "reopen", "list"])? else {
         return Ok(Command::Help("tasks"));
     };
     let (mut ident, mut words, mut json) = (None, Vec::new(), false);
@@ -184,7 +185,7 @@ fn tasks(p: &mut lexopt::Parser) -> Result<Command> {
 }
 
 fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
-    let Some(cmd) = subcommand(p, "sessions")? else {
+    let Some(cmd) = subcommand(p, "sessions", &["start", "end", "list"])? else {
         return Ok(Command::Help("sessions"));
     };
     let (mut artifact, mut task, mut pid, mut ident, mut no_watch, mut json) =
@@ -213,13 +214,7 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
         "start" => {
             let artifact = artifact
                 .ok_or_else(|| Error::usage("missing --artifact PATH for 'sessions start'"))?;
-            Ok(Command::SessionStart {
-                artifact,
-                task,
-                pid,
-                id: ident,
-                no_watch,
-            })
+            Ok(Command::SessionStart { artifact, task, pid, id: ident, no_watch })
         }
         "end" => Ok(Command::SessionEnd {
             id: target.ok_or_else(|| Error::usage("missing session ID for 'sessions end'"))?,
@@ -233,14 +228,14 @@ fn service(v: OsString) -> Result<Service> {
     match text(v, "--service")?.as_str() {
         "launchd" => Ok(Service::Launchd),
         "systemd" => Ok(Service::Systemd),
-        other => Err(Error::usage(format!(
-            "--service must be launchd or systemd, not '{other}'"
-        ))),
+        other => Err(Error::usage(format!("--service must be launchd or systemd, not '{other}'"))),
     }
 }
 
 fn daemon(p: &mut lexopt::Parser) -> Result<Command> {
-    let Some(cmd) = subcommand(p, "daemon")? else {
+    let Some(cmd) =
+        subcommand(p, "daemon", &["run", "status", "stop", "install", "uninstall", "logs"])?
+    else {
         return Ok(Command::Help("daemon"));
     };
     let (mut json, mut timeout, mut watchers, mut dry_run, mut svc, mut lines) =
@@ -261,26 +256,17 @@ fn daemon(p: &mut lexopt::Parser) -> Result<Command> {
         "run" => Ok(Command::DaemonRun),
         "status" => Ok(Command::DaemonStatus { json }),
         "stop" => Ok(Command::DaemonStop { timeout, watchers }),
-        "install" => Ok(Command::DaemonInstall {
-            dry_run,
-            service: svc,
-        }),
-        "uninstall" => Ok(Command::DaemonUninstall {
-            service: svc,
-            watchers,
-        }),
+        "install" => Ok(Command::DaemonInstall { dry_run, service: svc }),
+        "uninstall" => Ok(Command::DaemonUninstall { service: svc, watchers }),
         "logs" => Ok(Command::DaemonLogs { lines }),
         other => Err(unknown("daemon", other)),
     }
 }
 
 fn internal(p: &mut lexopt::Parser) -> Result<Command> {
-    let Some(cmd) = subcommand(p, "internal")? else {
+    let Some(_) = subcommand(p, "internal", &["session-watch"])? else {
         return Ok(Command::Help("internal"));
     };
-    if cmd != "session-watch" {
-        return Err(unknown("internal", &cmd));
-    }
     let (mut key, mut artifact) = (None, None);
     while let Some(arg) = p.next()? {
         match arg {
@@ -288,9 +274,7 @@ fn internal(p: &mut lexopt::Parser) -> Result<Command> {
             Long("key") => {
                 let k = text(p.value()?, "--key")?;
                 if k.len() != 16
-                    || !k
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    || !k.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
                 {
                     return Err(Error::usage(format!(
                         "--key must be 16 lowercase hex digits, not '{k}'"
@@ -319,11 +303,7 @@ fn help(p: &mut lexopt::Parser) -> Result<Command> {
         "daemon" => "daemon",
         "internal" => "internal",
         "help" => "bach",
-        other => {
-            return Err(Error::usage(format!(
-                "no help for unknown command '{other}'"
-            )))
-        }
+        other => return Err(Error::usage(format!("no help for unknown command '{other}'"))),
     };
     // `bach help daemon stop` is the help of `daemon`; further words are allowed.
     while let Some(arg) = p.next()? {

@@ -1,1 +1,146 @@
+use super::*;
 
+fn parse_args(args: &[&str]) -> Result<Command> {
+    parse(args.iter().map(OsString::from))
+}
+
+fn err(args: &[&str]) -> (u8, String) {
+    let e = parse_args(args).unwrap_err();
+    (e.code(), e.to_string())
+}
+
+#[test]
+fn every_command_parses() {
+    let ok = |args: &[&str], want: Command| assert_eq!(parse_args(args).unwrap(), want, "{args:?}");
+    ok(
+        &["tasks", "add", "--id", "t1", "Fix", "it"],
+        Command::TaskAdd { id: Some("t1".into()), title: "Fix it".into() },
+    );
+    ok(&["tasks", "done", "t1"], Command::TaskSet { id: "t1".into(), verb: "done" });
+    ok(&["tasks", "reopen", "t1"], Command::TaskSet { id: "t1".into(), verb: "reopen" });
+    ok(&["tasks", "list", "--json"], Command::TaskList { json: true });
+    ok(
+        &[
+            "sessions",
+            "start",
+            "--artifact",
+            "a b.jsonl",
+            "--task",
+            "t1",
+            "--pid",
+            "42",
+            "--id",
+            "s1",
+            "--no-watch",
+        ],
+        Command::SessionStart {
+            artifact: "a b.jsonl".into(),
+            task: Some("t1".into()),
+            pid: Some(42),
+            id: Some("s1".into()),
+            no_watch: true,
+        },
+    );
+    ok(&["sessions", "end", "s1"], Command::SessionEnd { id: "s1".into() });
+    ok(&["sessions", "list"], Command::SessionList { json: false });
+    ok(&["daemon", "run"], Command::DaemonRun);
+    ok(&["daemon", "status", "--json"], Command::DaemonStatus { json: true });
+    ok(
+        &["daemon", "stop", "--timeout", "3", "--watchers"],
+        Command::DaemonStop { timeout: 3, watchers: true },
+    );
+    ok(
+        &["daemon", "install", "--dry-run", "--service", "systemd"],
+        Command::DaemonInstall { dry_run: true, service: Some(Service::Systemd) },
+    );
+    ok(
+        &["daemon", "uninstall", "--service=launchd", "--watchers"],
+        Command::DaemonUninstall { service: Some(Service::Launchd), watchers: true },
+    );
+    ok(&["daemon", "logs", "-n", "5"], Command::DaemonLogs { lines: 5 });
+    ok(&["daemon", "logs"], Command::DaemonLogs { lines: 20 });
+    ok(
+        &["internal", "session-watch", "--key", "0123456789abcdef", "/a"],
+        Command::Watch { key: Some("0123456789abcdef".into()), artifact: "/a".into() },
+    );
+    ok(&["-V"], Command::Version);
+    ok(&["help", "sessions"], Command::Help("sessions"));
+}
+
+#[test]
+fn usage_errors_name_the_culprit() {
+    let cases: &[(&[&str], &str)] = &[
+        (&[], "missing command (try 'bach help')"),
+        (&["frobnicate"], "unknown command 'frobnicate' (try 'bach help')"),
+        (&["tasks"], "missing command after 'tasks' (try 'bach help tasks')"),
+        (&["tasks", "remove", "x"], "unknown command 'tasks remove' (try 'bach help tasks')"),
+        (&["tasks", "add"], "missing TITLE for 'tasks add'"),
+        (&["tasks", "add", "--id"], "missing argument for option '--id'"),
+        (
+            &["tasks", "add", "--id", "-bad", "x"],
+            "invalid id '-bad' (ids are letters, digits, '.', '_' and '-', at most 64)",
+        ),
+        (
+            &["tasks", "add", "--id", "", "x"],
+            "invalid id '' (ids are letters, digits, '.', '_' and '-', at most 64)",
+        ),
+        (&["tasks", "add", "a\x1bb"], "title contains a control character: 'a\\x1bb'"),
+        (&["tasks", "add", "--color", "x"], "invalid option '--color'"),
+        (&["tasks", "done"], "missing task ID for 'tasks done'"),
+        (&["tasks", "done", "a", "b"], "unexpected argument \"b\""),
+        (&["tasks", "list", "--id", "x"], "invalid option '--id'"),
+        (&["sessions", "start"], "missing --artifact PATH for 'sessions start'"),
+        (
+            &["sessions", "start", "--artifact", "/a", "--pid", "0"],
+            "--pid must be a positive process id",
+        ),
+        (
+            &["sessions", "start", "--artifact", "/a", "--pid", "-1"],
+            "--pid must be a positive process id",
+        ),
+        (
+            &["sessions", "start", "--artifact", "/a", "--pid", "x1"],
+            "--pid must be a number, not 'x1'",
+        ),
+        (
+            &["sessions", "start", "--artifact", "/a", "--pid", "99999999999"],
+            "--pid must be a positive process id",
+        ),
+        (
+            &["sessions", "start", "--artifact", "/a\nb"],
+            "artifact path contains a control character: '/a\\x0ab'",
+        ),
+        (&["sessions", "end"], "missing session ID for 'sessions end'"),
+        (&["daemon", "stop", "--timeout", "soon"], "--timeout must be a number, not 'soon'"),
+        (
+            &["daemon", "install", "--service", "upstart"],
+            "--service must be launchd or systemd, not 'upstart'",
+        ),
+        (&["daemon", "status", "--watchers"], "invalid option '--watchers'"),
+        (&["daemon", "logs", "-n"], "missing argument for option '-n'"),
+        (&["daemon", "reboot"], "unknown command 'daemon reboot' (try 'bach help daemon')"),
+        (&["internal", "session-watch"], "missing ARTIFACT for 'internal session-watch'"),
+        (
+            &["internal", "session-watch", "--key", "ABC", "/a"],
+            "--key must be 16 lowercase hex digits, not 'ABC'",
+        ),
+        (&["help", "nope"], "no help for unknown command 'nope'"),
+    ];
+    for (args, want) in cases {
+        assert_eq!(err(args), (2, want.to_string()), "{args:?}");
+    }
+}
+
+#[test]
+fn non_utf8_arguments_are_usage_errors() {
+    use std::os::unix::ffi::OsStringExt;
+    let bad = OsString::from_vec(vec![b'/', 0xff, b'x']);
+    let args = ["tasks", "add"].map(OsString::from).into_iter().chain([bad.clone()]);
+    let e = parse(args).unwrap_err();
+    assert_eq!((e.code(), e.to_string()), (2, "title is not valid UTF-8: /\u{fffd}x".to_string()));
+    let args = ["sessions", "start", "--artifact"].map(OsString::from).into_iter().chain([bad]);
+    assert_eq!(
+        parse(args).unwrap_err().to_string(),
+        "artifact path is not valid UTF-8: /\u{fffd}x"
+    );
+}

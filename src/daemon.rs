@@ -1,12 +1,323 @@
-//! `daemon run` and `daemon status` (placeholder until they land).
+//! `bach daemon run`: the supervisor wired to the real world — the
+//! single-instance lock, the self-pipe, `ps`, the store, the spawner, the
+//! one reaper, the log and `daemon.state`.
+//!
+//! Invariants: one daemon per home (the `fcntl` lock on `daemon.lock`, never
+//! opened twice in this process); every child is reaped in one place
+//! (`reap`), `ps` included; only lock holders that `ps` shows as that
+//! watcher are signalled; no failure to log or publish stops supervision.
+
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::ps::{self, Proc};
+use crate::reconcile::{Key, Ledger, Watcher};
+use crate::signals::SelfPipe;
+use crate::store::{self, Session, Store, Task, Want};
+use crate::supervisor::{Host, Spawned, Supervised, Supervisor, Wake};
+use crate::{files, ledger, lock, log::Log, procs, spawn, sys};
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The store is read again at least this often even if nothing changed.
+const FULL_READ_MS: u64 = 60_000;
+
+/// A folder's mtime, size and inode: it changes when a record is written.
+type Stamp = Option<(i64, i64, u64, u64)>;
+
+/// The real host of the supervisor.
+struct Real {
+    st: Store,
+    exe: PathBuf,
+    pipe: SelfPipe,
+    log: Log,
+    config: Config,
+    header: ledger::Header,
+    published: String,
+    problem_logged: Option<String>,
+    /// Sessions and tasks as last read, the folders' stamps, when.
+    sessions: Vec<Session>,
+    tasks: Vec<Task>,
+    stamp: (Stamp, Stamp),
+    read_at: u64,
+    last_desired: BTreeMap<Key, Want>,
+    /// The last process table (for `gone` sessions and signal checks).
+    procs: Option<Vec<Proc>>,
+    ps_pid: Option<i32>,
+    ps_status: Option<String>,
+    stop: bool,
+    reload: bool,
+    exits: Vec<(i32, String)>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Real {
+    /// Drains the self-pipe and acts: reap, note a stop or a reload.
+    fn handle_signals(&mut self) {
+        let caught = self.pipe.drain();
+        self.stop |= caught.stop;
+        self.reload |= caught.hup;
+        // Reap even without SIGCHLD: it costs one system call and a signal
+        // that raced the drain is never lost.
+        while let Ok(Some((pid, status))) = sys::reap_any() {
+            let status = sys::describe_status(status);
+            if Some(pid) == self.ps_pid {
+                self.ps_status = Some(status);
+            } else {
+                self.exits.push((pid, status));
+            }
+        }
+    }
+
+    /// Runs `ps` with its output and the self-pipe polled together.
+    fn run_ps(&mut self) -> std::result::Result<Vec<Proc>, String> {
+        let limit = Duration::from_secs(self.config.reconcile_seconds.min(5));
+        let deadline = Instant::now() + limit;
+        let mut child = procs::start()?;
+        (self.ps_pid, self.ps_status) = (Some(child.id() as i32), None);
+        let mut out = child.stdout.take().ok_or("ps has no output")?;
+        let mut buf = Vec::new();
+        let result = loop {
+            match procs::read(&mut out, &mut buf, deadline, Some(self.pipe.fd())) {
+                Ok(procs::Read::Woken) => self.handle_signals(),
+                Ok(procs::Read::Done) => break Ok(()),
+                Ok(procs::Read::TimedOut) => {
+                    break Err(format!("ps did not finish within {}s", limit.as_secs()))
+                }
+                Err(e) => break Err(e),
+            }
+            if self.stop {
+                break Err("stopping".into());
+            }
+        };
+        while result.is_ok() && self.ps_status.is_none() && Instant::now() < deadline && !self.stop
+        {
+            let left = procs::millis(deadline.saturating_duration_since(Instant::now()));
+            let _ = sys::poll(&[self.pipe.fd()], left);
+            self.handle_signals();
+        }
+        if self.ps_status.is_none() {
+            procs::kill(&child);
+        }
+        self.ps_pid = None;
+        result?;
+        let status = self
+            .ps_status
+            .take()
+            .ok_or_else(|| format!("ps did not exit within {}s", limit.as_secs()))?;
+        procs::finish(&buf, &status)
+    }
+
+    /// Re-reads the records when their folders changed, or once a minute.
+    fn refresh_store(&mut self, now: u64) {
+        let stamp = |d: &str| {
+            let m = std::fs::metadata(self.st.home.join(d)).ok()?;
+            Some((m.mtime(), m.mtime_nsec(), m.size(), m.ino()))
+        };
+        let now_stamp = (stamp("sessions"), stamp("tasks"));
+        if now_stamp == self.stamp && now < self.read_at + FULL_READ_MS {
+            return;
+        }
+        let (sessions, p1) = self.st.sessions();
+        let (tasks, p2) = self.st.tasks();
+        for p in p1.iter().chain(&p2) {
+            self.log.line(&format!("skipped record {p}"));
+        }
+        (self.sessions, self.tasks, self.stamp, self.read_at) = (sessions, tasks, now_stamp, now);
+    }
+
+    fn reload_config(&mut self) -> Option<Config> {
+        self.reload = false;
+        match Config::load(&self.st.home) {
+            Ok(c) => {
+                self.log.line("SIGHUP: configuration reloaded; passing it on to the watchers");
+                self.log.set_max(c.log_max_bytes);
+                if let Some(procs) = &self.procs {
+                    for w in ps::watchers(procs, sys::getuid()) {
+                        spawn::signal_watcher(&self.st.home, &w.key, procs, libc::SIGHUP);
+                    }
+                }
+                self.config = c.clone();
+                Some(c)
+            }
+            Err(e) => {
+                self.log.line(&format!("SIGHUP: {e}; keeping the configuration in force"));
+                None
+            }
+        }
+    }
+}
+
+impl Host for Real {
+    fn now(&mut self) -> u64 {
+        now_ms()
+    }
+
+    fn read_supervised(&mut self) -> std::result::Result<Supervised, String> {
+        let procs = self.run_ps();
+        let procs = procs.inspect_err(|_| self.procs = None)?;
+        let mut out = Supervised::new();
+        for w in ps::watchers(&procs, sys::getuid()) {
+            let ours = self.last_desired.contains_key(&w.key)
+                || spawn::lock_path(&self.st.home, &w.key).exists();
+            if ours {
+                out.entry(w.key).or_default().push(Watcher {
+                    pid: w.pid,
+                    pgid: w.pgid,
+                    holds_lock: None,
+                });
+            }
+        }
+        for (key, procs) in out.iter_mut().filter(|(_, p)| p.len() > 1) {
+            let holder = lock::holder(&spawn::lock_path(&self.st.home, key)).ok().flatten();
+            for p in procs {
+                p.holds_lock = Some(holder == Some(p.pid));
+            }
+        }
+        self.procs = Some(procs);
+        Ok(out)
+    }
+
+    fn read_desired(&mut self) -> BTreeMap<Key, Want> {
+        self.refresh_store(now_ms());
+        let desired =
+            store::desired(self.st.home_str(), &self.sessions, &self.tasks, self.procs.as_deref());
+        self.last_desired.clone_from(&desired);
+        desired
+    }
+
+    fn spawn(&mut self, key: &str, artifact: &str) -> std::result::Result<Spawned, String> {
+        match spawn::spawn_watcher(
+            &self.exe,
+            &self.st.home,
+            key,
+            artifact,
+            self.config.log_max_bytes,
+        ) {
+            Ok(Ok(pid)) => Ok(Spawned::Started(pid as i32)),
+            Ok(Err(holder)) => Ok(Spawned::Held(holder)),
+            Err(e) => Err(crate::error::reason(&e)),
+        }
+    }
+
+    fn retire(&mut self, key: &str, pid: i32, _pgid: i32, signal: i32) {
+        let procs = self.procs.as_deref().unwrap_or_default();
+        let what = if signal == libc::SIGKILL { "SIGKILL" } else { "SIGTERM" };
+        match spawn::signal_watcher(&self.st.home, key, procs, signal) {
+            Some(p) if p == pid => {}
+            Some(p) => self
+                .log
+                .line(&format!("{what} went to lock holder pid {p} of key {key}, not {pid}")),
+            None => self.log.line(&format!(
+                "not signalling pid {pid} (key {key}): it does not hold the lock as that watcher"
+            )),
+        }
+    }
+
+    fn wait(&mut self, deadline: u64) -> Wake {
+        loop {
+            self.handle_signals();
+            let config = if self.reload { self.reload_config() } else { None };
+            if self.stop || config.is_some() || !self.exits.is_empty() {
+                return Wake { stop: self.stop, config, exits: std::mem::take(&mut self.exits) };
+            }
+            let now = now_ms();
+            if now >= deadline {
+                return Wake::default();
+            }
+            let _ = sys::poll(&[self.pipe.fd()], (deadline - now).min(86_400_000) as i32);
+        }
+    }
+
+    fn report(&mut self, events: &[String], ledger: &Ledger, problem: Option<&str>) {
+        for e in events {
+            self.log.line(e);
+        }
+        if problem != self.problem_logged.as_deref() && !self.stop {
+            match problem {
+                Some(p) if self.problem_logged.is_none() => self.log.line(&format!(
+                    "cannot supervise: {p}; nothing is spawned or retired until it works"
+                )),
+                Some(_) => {}
+                None => self.log.line("the process table can be read again: supervising"),
+            }
+            self.problem_logged = problem.map(String::from);
+        }
+        self.header.problem = problem.map(String::from);
+        self.header.reconcile_seconds = self.config.reconcile_seconds;
+        let text = ledger::render(&self.header, &self.config, ledger);
+        if text != self.published {
+            // A state that cannot be written never stops supervision.
+            match files::write_atomic(&self.st.home, "daemon.state", text.as_bytes(), false) {
+                Ok(()) => self.published = text,
+                Err(e) => self.log.line(&format!("{e}")),
+            }
+        }
+    }
+}
 
 /// `bach daemon run`
 pub fn run() -> Result<u8> {
-    Err(Error::fail("not implemented yet: daemon run"))
-}
-
-/// `bach daemon status`
-pub fn status(_json: bool) -> Result<u8> {
-    Err(Error::fail("not implemented yet: daemon status"))
+    let st = Store::open()?;
+    let mut held = match lock::acquire(&st.home.join("daemon.lock"))? {
+        lock::Taken::Held(h) => h,
+        lock::Taken::Busy(pid) => {
+            println!("bach daemon already running (pid {})", crate::text::or_dash(pid));
+            return Ok(0);
+        }
+    };
+    let _ = held.write_pid();
+    let config = Config::load(&st.home).map_err(Error::usage)?;
+    let exe = std::env::current_exe().map_err(|e| {
+        Error::fail(format!("cannot find bach's own path: {}", crate::error::reason(&e)))
+    })?;
+    let pipe = SelfPipe::install().map_err(|e| {
+        Error::fail(format!("cannot install signal handlers: {}", crate::error::reason(&e)))
+    })?;
+    let old = files::read_small(&st.home.join("daemon.state"), ledger::MAX).ok().flatten();
+    let ledger = old.and_then(|t| ledger::parse(&t)).map(|(_, l)| l).unwrap_or_default();
+    let mut log = Log::new(st.home.join("logs").join("daemon.log"), config.log_max_bytes);
+    log.line(&format!(
+        "daemon pid {} started (every {}s, {} keys in the crash ledger)",
+        sys::getpid(),
+        config.reconcile_seconds,
+        ledger.len()
+    ));
+    let header = ledger::Header {
+        pid: sys::getpid(),
+        started: files::now(),
+        reconcile_seconds: config.reconcile_seconds,
+        problem: None,
+    };
+    let mut host = Real {
+        st,
+        exe,
+        pipe,
+        log,
+        config: config.clone(),
+        header,
+        published: String::new(),
+        problem_logged: None,
+        sessions: Vec::new(),
+        tasks: Vec::new(),
+        stamp: (None, None),
+        read_at: 0,
+        last_desired: BTreeMap::new(),
+        procs: None,
+        ps_pid: None,
+        ps_status: None,
+        stop: false,
+        reload: false,
+        exits: Vec::new(),
+    };
+    Supervisor::new(config, ledger).run(&mut host);
+    host.log.line("SIGTERM: daemon stopping; watchers left running");
+    drop(held);
+    Ok(0)
 }

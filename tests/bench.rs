@@ -1,2 +1,296 @@
 //! Benchmarks: `cargo test --release --test bench -- --ignored --nocapture`.
-//! Each prints figures (medians over several runs); none asserts timing.
+//! Each prints figures (medians of several runs); none asserts timing, the
+//! machines are too noisy for that.
+
+use bach::config::Config;
+use bach::reconcile::{Key, Ledger, Watcher};
+use bach::store::{self, Want};
+use bach::supervisor::{Host, Spawned, Supervised, Supervisor, Wake};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bach");
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// CPU time this thread has used, to the nanosecond.
+fn cpu_thread() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid out pointer for the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn ticks_to_duration(stat: &str) -> Duration {
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<u64> = after.split(' ').filter_map(|x| x.parse().ok()).collect();
+    // utime and stime are fields 14 and 15 of /proc/PID/stat (11 and 12 after the state).
+    Duration::from_millis((f[10] + f[11]) * 10)
+}
+
+fn cpu_of(pid: u32) -> Duration {
+    ticks_to_duration(&fs::read_to_string(format!("/proc/{pid}/stat")).unwrap())
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = s.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+struct Home {
+    root: PathBuf,
+    home: PathBuf,
+}
+
+impl Home {
+    fn new(tag: &str) -> Home {
+        let root = std::env::temp_dir().join(format!("bach-bench-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("bh")).unwrap();
+        let root = fs::canonicalize(root).unwrap();
+        Home { home: root.join("bh"), root }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("HOME", &self.root)
+            .env("BACH_HOME", &self.home);
+        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        c
+    }
+
+    fn sessions(&self, n: usize, config: &str) -> Vec<String> {
+        fs::write(self.home.join("config"), config).unwrap();
+        assert!(self.cmd(&["tasks", "add", "--id", "t", "bench"]).status().unwrap().success());
+        let arts: Vec<String> = (0..n)
+            .map(|i| self.root.join(format!("a{i}.jsonl")).to_str().unwrap().to_string())
+            .collect();
+        // Written directly: a thousand `sessions start` would measure process start-up instead.
+        fs::create_dir_all(self.home.join("sessions")).unwrap();
+        for (i, a) in arts.iter().enumerate() {
+            fs::write(
+                self.home.join(format!("sessions/s{i}")),
+                format!("artifact = {a}\ntask = t\nstate = live\nstarted = {i}\n"),
+            )
+            .unwrap();
+        }
+        arts
+    }
+
+    fn lock_holders(&self) -> usize {
+        fs::read_dir(self.home.join("watch")).map_or(0, |d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "lock"))
+                .filter(|e| bach::lock::holder(&e.path()).ok().flatten().is_some())
+                .count()
+        })
+    }
+
+    fn kill_all(&self, daemon: &mut Child) {
+        let _ = bach::sys::kill(daemon.id() as i32, libc::SIGKILL);
+        let _ = daemon.wait();
+        if let Ok(d) = fs::read_dir(self.home.join("watch")) {
+            for e in d.flatten() {
+                if let Ok(Some(pid)) = bach::lock::holder(&e.path()) {
+                    let _ = bach::sys::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    t.elapsed()
+}
+
+#[test]
+#[ignore]
+fn daemon_cold_start_and_peak_rss_with_100_watchers() {
+    let h = Home::new("rss");
+    h.sessions(100, "daemon_reconcile_seconds = 1\n");
+    let mut d = h.cmd(&["daemon", "run"]).spawn().unwrap();
+    let up = wait_for("100 watchers", Duration::from_secs(20), || h.lock_holders() == 100);
+    println!("cold start to 100 running watchers: {:.0} ms", up.as_secs_f64() * 1e3);
+    std::thread::sleep(Duration::from_secs(3));
+    println!("daemon peak RSS with 100 watchers: {} KiB", peak_rss_kib(d.id()));
+    let cpu0 = cpu_of(d.id());
+    std::thread::sleep(Duration::from_secs(10));
+    let cpu = cpu_of(d.id()) - cpu0;
+    println!(
+        "daemon CPU over 10 ticks of 1 s at 100 artifacts (ps included): {:.1} ms per tick",
+        cpu.as_secs_f64() * 1e3 / 10.0
+    );
+    h.kill_all(&mut d);
+}
+
+#[test]
+#[ignore]
+fn crash_recorded_and_replaced_after_sigkill() {
+    let h = Home::new("crash");
+    h.sessions(1, "daemon_reconcile_seconds = 5\nbackoff_base_seconds = 1\n");
+    let mut d = h.cmd(&["daemon", "run"]).spawn().unwrap();
+    let key = store::key(h.home.to_str().unwrap(), &h.root.join("a0.jsonl").to_string_lossy());
+    let lock = bach::spawn::lock_path(&h.home, &key);
+    let state = h.home.join("daemon.state");
+    let (mut recorded, mut replaced) = (Vec::new(), Vec::new());
+    for round in 1..=5 {
+        wait_for("a watcher", Duration::from_secs(10), || {
+            bach::lock::holder(&lock).ok().flatten().is_some()
+        });
+        let pid = bach::lock::holder(&lock).unwrap().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        bach::sys::kill(pid, libc::SIGKILL).unwrap();
+        let needle = format!("{key}.crashes = {round}");
+        recorded.push(
+            wait_for("the crash in daemon.state", Duration::from_secs(5), || {
+                fs::read_to_string(&state).unwrap_or_default().contains(&needle)
+            })
+            .as_secs_f64()
+                * 1e3,
+        );
+        wait_for("the replacement", Duration::from_secs(70), || {
+            bach::lock::holder(&lock).ok().flatten().is_some_and(|p| p != pid)
+        });
+        replaced.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "SIGKILL to crash recorded in daemon.state: median {:.1} ms {recorded:.1?}",
+        median(recorded.clone())
+    );
+    println!(
+        "SIGKILL to replacement holding its lock (backoff doubles from 1 s): {replaced:.0?} ms"
+    );
+    h.kill_all(&mut d);
+}
+
+#[test]
+#[ignore]
+fn sigterm_to_exit() {
+    let h = Home::new("term");
+    h.sessions(10, "daemon_reconcile_seconds = 1\n");
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        let mut d = h.cmd(&["daemon", "run"]).spawn().unwrap();
+        wait_for("10 watchers", Duration::from_secs(10), || h.lock_holders() == 10);
+        let t = Instant::now();
+        bach::sys::kill(d.id() as i32, libc::SIGTERM).unwrap();
+        let st = d.wait().unwrap();
+        runs.push(t.elapsed().as_secs_f64() * 1e3);
+        assert!(st.success());
+    }
+    println!("SIGTERM to daemon exit 0: median {:.2} ms {runs:.2?}", median(runs.clone()));
+    let mut d = h.cmd(&["daemon", "run"]).spawn().unwrap();
+    h.kill_all(&mut d);
+}
+
+/// A host over a real store and a synthetic process table: every artifact
+/// supervised, so a tick measures the daemon's own work and not `ps`.
+struct Synthetic {
+    st: store::Store,
+    table: Supervised,
+    sessions: Vec<store::Session>,
+    tasks: Vec<store::Task>,
+    now: u64,
+}
+
+impl Host for Synthetic {
+    fn now(&mut self) -> u64 {
+        self.now
+    }
+    fn read_supervised(&mut self) -> Result<Supervised, String> {
+        Ok(self.table.clone())
+    }
+    fn read_desired(&mut self) -> BTreeMap<Key, Want> {
+        store::desired(self.st.home_str(), &self.sessions, &self.tasks, Some(&[]))
+    }
+    fn spawn(&mut self, _key: &str, _artifact: &str) -> Result<Spawned, String> {
+        Ok(Spawned::Started(1000))
+    }
+    fn retire(&mut self, _key: &str, _pid: i32, _pgid: i32, _signal: i32) {}
+    fn wait(&mut self, deadline: u64) -> Wake {
+        self.now = deadline;
+        Wake::default()
+    }
+    fn report(&mut self, _events: &[String], ledger: &Ledger, _problem: Option<&str>) {
+        let h = bach::ledger::Header { pid: 1, started: 0, reconcile_seconds: 1, problem: None };
+        std::hint::black_box(bach::ledger::render(&h, &Config::default(), ledger));
+    }
+}
+
+fn synthetic(h: &Home, n: usize) -> Synthetic {
+    let arts = h.sessions(n, "");
+    let st = store::Store { home: h.home.clone() };
+    let table = arts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            (
+                store::key(st.home_str(), a),
+                vec![Watcher { pid: 10 + i as i32, pgid: 10 + i as i32, holds_lock: None }],
+            )
+        })
+        .collect();
+    let (sessions, _) = st.sessions();
+    let (tasks, _) = st.tasks();
+    Synthetic { st, table, sessions, tasks, now: 1_000_000 }
+}
+
+#[test]
+#[ignore]
+fn tick_cost_at_10_100_1000_artifacts() {
+    for n in [10, 100, 1000] {
+        let h = Home::new(&format!("tick{n}"));
+        let mut host = synthetic(&h, n);
+        let mut sup = Supervisor::new(Config::default(), Ledger::new());
+        sup.tick(&mut host, true);
+        let (mut own, mut reread) = (Vec::new(), Vec::new());
+        for _ in 0..50 {
+            host.now += 1000;
+            let c = cpu_thread();
+            sup.tick(&mut host, true);
+            own.push((cpu_thread() - c).as_secs_f64() * 1e3);
+            // The same with the store re-read from disk (what a changed folder costs).
+            let c = cpu_thread();
+            (host.sessions, _) = host.st.sessions();
+            (host.tasks, _) = host.st.tasks();
+            sup.tick(&mut host, true);
+            reread.push((cpu_thread() - c).as_secs_f64() * 1e3);
+        }
+        let ps: Vec<f64> = (0..10)
+            .map(|_| {
+                let t = Instant::now();
+                bach::procs::snapshot(Duration::from_secs(5)).unwrap();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        println!(
+            "{n:>5} artifacts: own CPU per tick {:.3} ms; with the store re-read {:.3} ms; ps alone {:.2} ms wall; whole tick {:.2} ms",
+            median(own.clone()),
+            median(reread.clone()),
+            median(ps.clone()),
+            median(reread) + median(ps)
+        );
+    }
+}

@@ -1,0 +1,285 @@
+use super::*;
+
+const S: u64 = 1000;
+
+fn policy() -> Policy {
+    Policy {
+        base: S,
+        max: 8 * S,
+        reset: 60 * S,
+        stray_grace: 30 * S,
+        gone_grace: 180 * S,
+        kill_after: 5 * S,
+    }
+}
+
+fn want(artifact: &str) -> Want {
+    Want { artifact: artifact.into(), sessions: vec!["s1".into()], all_gone: false }
+}
+
+fn w(pid: i32) -> Watcher {
+    Watcher { pid, pgid: pid, holds_lock: None }
+}
+
+fn obs(desired: &[&str], supervised: &[(&str, Vec<Watcher>)]) -> Observed {
+    Observed {
+        desired: desired.iter().map(|k| (k.to_string(), want(&format!("/a/{k}")))).collect(),
+        supervised: supervised.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        exits: Vec::new(),
+    }
+}
+
+#[test]
+fn backoff_doubles_up_to_the_cap() {
+    let p = policy();
+    let delays: Vec<u64> = (1..=6).map(|n| p.delay(n)).collect();
+    assert_eq!(delays, [S, 2 * S, 4 * S, 8 * S, 8 * S, 8 * S]);
+    assert_eq!(p.delay(u32::MAX), 8 * S, "no overflow at absurd counts");
+    assert_eq!(Policy { max: u64::MAX, ..p }.delay(200), u64::MAX, "saturates instead of wrapping");
+}
+
+#[test]
+fn desired_and_unsupervised_is_spawned_at_once() {
+    let (plan, led) = reconcile(&obs(&["k1"], &[]), &Ledger::new(), &policy(), 0);
+    assert_eq!(plan.spawn, vec![("k1".to_string(), "/a/k1".to_string())]);
+    assert!(led["k1"].running);
+    assert_eq!(led["k1"].crashes, 0);
+}
+
+#[test]
+fn supervised_key_is_never_spawned() {
+    let (plan, led) =
+        reconcile(&obs(&["k1"], &[("k1", vec![w(10)])]), &Ledger::new(), &policy(), 7);
+    assert!(plan.spawn.is_empty());
+    assert_eq!(led["k1"].since, Some(7));
+}
+
+#[test]
+fn crash_then_backoff_then_respawn_then_reset() {
+    let p = policy();
+    let (_, led) = reconcile(&obs(&["k"], &[]), &Ledger::new(), &p, 0);
+    let (_, led) = reconcile(&obs(&["k"], &[("k", vec![w(10)])]), &led, &p, 100);
+    // It dies: the reaper reports its status.
+    let mut o = obs(&["k"], &[]);
+    o.exits.push(("k".into(), "exit 1".into()));
+    let (plan, led) = reconcile(&o, &led, &p, 200);
+    assert!(plan.spawn.is_empty(), "waits for the backoff");
+    assert_eq!(plan.waiting, vec![("k".to_string(), 200 + S)]);
+    assert_eq!(plan.wake_at, Some(200 + S));
+    assert_eq!((led["k"].crashes, led["k"].last_exit.as_deref()), (1, Some("exit 1")));
+    assert!(
+        plan.events[0].contains("crashed: exit 1; crash 1, backing off 1000ms"),
+        "{:?}",
+        plan.events
+    );
+    // Not before next_retry, exactly at it.
+    let (plan, led) = reconcile(&obs(&["k"], &[]), &led, &p, 200 + S - 1);
+    assert!(plan.spawn.is_empty());
+    let (plan, led) = reconcile(&obs(&["k"], &[]), &led, &p, 200 + S);
+    assert_eq!(plan.spawn.len(), 1);
+    // Vanishes again without a status: crash 2, twice the delay.
+    let (_, led) = reconcile(&obs(&["k"], &[("k", vec![w(11)])]), &led, &p, 2 * S);
+    let (plan, led) = reconcile(&obs(&["k"], &[]), &led, &p, 3 * S);
+    assert_eq!(plan.waiting, vec![("k".to_string(), 5 * S)]);
+    assert_eq!((led["k"].crashes, led["k"].last_exit.as_deref()), (2, Some("vanished")));
+    // Respawned, stays up for `reset`: count back to zero.
+    let (_, led) = reconcile(&obs(&["k"], &[]), &led, &p, 5 * S);
+    let (_, led) = reconcile(&obs(&["k"], &[("k", vec![w(12)])]), &led, &p, 6 * S);
+    let (plan, led) = reconcile(&obs(&["k"], &[("k", vec![w(12)])]), &led, &p, 66 * S);
+    assert_eq!((led["k"].crashes, led["k"].next_retry), (0, None));
+    assert!(plan.events[0].contains("crash count reset"));
+}
+
+#[test]
+fn spawned_but_not_yet_seen_is_not_a_crash_when_seen() {
+    let p = policy();
+    let (_, led) = reconcile(&obs(&["k"], &[]), &Ledger::new(), &p, 0);
+    let (plan, led) = reconcile(&obs(&["k"], &[("k", vec![w(5)])]), &led, &p, 10);
+    assert!(plan.events.is_empty() && plan.spawn.is_empty());
+    assert_eq!(led["k"].crashes, 0);
+}
+
+#[test]
+fn stray_is_retired_after_grace_then_killed() {
+    let p = policy();
+    let o = obs(&[], &[("k", vec![w(40)])]);
+    let (plan, led) = reconcile(&o, &Ledger::new(), &p, 0);
+    assert!(plan.retire.is_empty());
+    assert_eq!(plan.wake_at, Some(30 * S));
+    let (plan, led) = reconcile(&o, &led, &p, 30 * S - 1);
+    assert!(plan.retire.is_empty());
+    let (plan, led) = reconcile(&o, &led, &p, 30 * S);
+    assert_eq!(plan.retire, vec![("k".to_string(), 40, 40)]);
+    let (plan, led) = reconcile(&o, &led, &p, 31 * S);
+    assert!(plan.retire.is_empty() && plan.kill.is_empty(), "one SIGTERM, then wait");
+    let (plan, led) = reconcile(&o, &led, &p, 35 * S);
+    assert_eq!(plan.kill, vec![("k".to_string(), 40, 40)]);
+    let (plan, led) = reconcile(&o, &led, &p, 36 * S);
+    assert!(plan.kill.is_empty(), "SIGKILL once");
+    let (_, led) = reconcile(&obs(&[], &[]), &led, &p, 37 * S);
+    assert!(led.is_empty(), "a gone stray leaves the ledger");
+}
+
+#[test]
+fn finished_agents_watcher_gets_the_longer_grace() {
+    let p = policy();
+    let mut o = obs(&["k"], &[("k", vec![w(40)])]);
+    o.desired.get_mut("k").unwrap().all_gone = true;
+    let (plan, led) = reconcile(&o, &Ledger::new(), &p, 0);
+    assert_eq!(plan.wake_at, Some(180 * S));
+    let (plan, led) = reconcile(&o, &led, &p, 179 * S);
+    assert!(plan.retire.is_empty());
+    let (plan, _) = reconcile(&o, &led, &p, 180 * S);
+    assert_eq!(plan.retire.len(), 1);
+    assert!(plan.events[0].contains("its sessions are gone"));
+    let mut gone = obs(&["k"], &[]);
+    gone.desired.get_mut("k").unwrap().all_gone = true;
+    let (plan, _) = reconcile(&gone, &Ledger::new(), &p, 0);
+    assert!(plan.spawn.is_empty(), "a finished agent's artifact is never spawned");
+}
+
+#[test]
+fn duplicates_are_left_to_exit_by_themselves() {
+    let p = policy();
+    let two = vec![
+        Watcher { pid: 7, pgid: 7, holds_lock: Some(false) },
+        Watcher { pid: 8, pgid: 8, holds_lock: Some(true) },
+    ];
+    let (plan, _) = reconcile(&obs(&["k"], &[("k", two.clone())]), &Ledger::new(), &p, 0);
+    assert_eq!((plan.spawn.len(), plan.retire.len()), (0, 0));
+    // Of a stray pair, only the lock holder is signalled.
+    let (_, led) = reconcile(&obs(&[], &[("k", two.clone())]), &Ledger::new(), &p, 0);
+    let (plan, _) = reconcile(&obs(&[], &[("k", two)]), &led, &p, 30 * S);
+    assert_eq!(plan.retire, vec![("k".to_string(), 8, 8)]);
+    let lone_loser = vec![Watcher { pid: 9, pgid: 9, holds_lock: Some(false) }];
+    let (_, led) = reconcile(&obs(&[], &[("k", lone_loser.clone())]), &Ledger::new(), &p, 0);
+    let (plan, _) = reconcile(&obs(&[], &[("k", lone_loser)]), &led, &p, 30 * S);
+    assert!(plan.retire.is_empty(), "a process that does not hold the lock is never signalled");
+}
+
+#[test]
+fn desired_again_cancels_a_stray_timer() {
+    let p = policy();
+    let (_, led) = reconcile(&obs(&[], &[("k", vec![w(3)])]), &Ledger::new(), &p, 0);
+    let (plan, led) = reconcile(&obs(&["k"], &[("k", vec![w(3)])]), &led, &p, 40 * S);
+    assert!(plan.retire.is_empty());
+    assert_eq!(led["k"].stray_since, None);
+}
+
+/// A small seeded generator (xorshift), so the property tests need no crate.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn random_observed(r: &mut Rng) -> Observed {
+    let mut o = Observed::default();
+    for k in 0..6 {
+        let key = format!("k{k}");
+        if r.below(2) == 0 {
+            let mut wt = want(&format!("/a/{k}"));
+            wt.all_gone = r.below(5) == 0;
+            o.desired.insert(key.clone(), wt);
+        }
+        let n = [0, 0, 1, 1, 2][r.below(5) as usize];
+        let procs: Vec<Watcher> = (0..n)
+            .map(|i| Watcher {
+                pid: 100 + k * 10 + i,
+                pgid: 100 + k * 10 + i,
+                holds_lock: [None, Some(true), Some(false)]
+                    .get(r.below(3) as usize)
+                    .copied()
+                    .flatten(),
+            })
+            .collect();
+        if n > 0 {
+            o.supervised.insert(key.clone(), procs);
+        }
+        if r.below(4) == 0 {
+            o.exits.push((key, format!("exit {}", r.below(3))));
+        }
+    }
+    o
+}
+
+#[test]
+fn invariants_hold_over_thousands_of_random_histories() {
+    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..400 {
+        let p = Policy {
+            base: 1 + r.below(3000),
+            max: 3000 + r.below(20_000),
+            reset: 1 + r.below(50_000),
+            stray_grace: r.below(4000),
+            gone_grace: r.below(9000),
+            kill_after: 5000,
+        };
+        let (mut led, mut now) = (Ledger::new(), r.below(1 << 40));
+        for _ in 0..30 {
+            let o = random_observed(&mut r);
+            let (plan, next) = reconcile(&o, &led, &p, now);
+            let mut seen = BTreeSet::new();
+            for (k, _) in &plan.spawn {
+                assert!(!o.supervised.contains_key(k), "spawned supervised {k}");
+                assert!(seen.insert(k.clone()), "spawned {k} twice");
+                assert!(o.desired.get(k).is_some_and(|w| !w.all_gone), "spawned undesired {k}");
+                assert!(
+                    led.get(k)
+                        .and_then(|e| e.next_retry)
+                        .map_or(true, |t| t <= now || next[k].crashes > led[k].crashes),
+                    "spawned {k} before its retry"
+                );
+                assert!(
+                    next[k].next_retry.map_or(true, |t| t <= now),
+                    "spawned {k} while backing off"
+                );
+            }
+            for (k, pid, _) in plan.retire.iter().chain(&plan.kill) {
+                assert!(o.desired.get(k).map_or(true, |w| w.all_gone), "retired desired {k}");
+                let procs = &o.supervised[k];
+                let p = procs.iter().find(|p| p.pid == *pid).expect("retired a pid not shown");
+                assert!(
+                    p.holds_lock == Some(true) || (procs.len() == 1 && p.holds_lock.is_none()),
+                    "retired a non-holder"
+                );
+            }
+            for (k, t) in &plan.waiting {
+                assert!(*t > now && *t - now <= p.max, "delay for {k} exceeds the cap");
+            }
+            for e in next.values() {
+                if let Some(t) = e.next_retry {
+                    assert!(t <= now + p.max, "next_retry beyond the cap");
+                }
+            }
+            if let Some(w) = plan.wake_at {
+                assert!(
+                    w > now || !plan.kill.is_empty() || !plan.retire.is_empty() || w == now,
+                    "wake in the past"
+                );
+            }
+            led = next;
+            now += r.below(6000);
+        }
+    }
+}
+
+#[test]
+fn policy_follows_the_config() {
+    let c = Config {
+        backoff_base_seconds: 2,
+        backoff_max_seconds: 10,
+        idle_seconds: 5,
+        judge_timeout_seconds: 7,
+        ..Config::default()
+    };
+    let p = Policy::new(&c);
+    assert_eq!((p.base, p.max, p.gone_grace, p.stray_grace), (2000, 10_000, 12_000, 30_000));
+}

@@ -1,0 +1,188 @@
+use super::*;
+
+#[test]
+fn key_matches_the_contract_vectors() {
+    assert_eq!(key("/Users/ana/.bach", "/Users/ana/work/s1.jsonl"), "63507df7e5e672cf");
+    assert_eq!(key("/home/bo/.bach", "/home/bo/agent runs/\u{fc}.jsonl"), "8ab3445f8e224274");
+}
+
+#[test]
+fn ids_follow_the_pattern() {
+    for good in ["a", "t1", "A.b_c-d", &"x".repeat(64)] {
+        assert!(valid_id(good), "{good}");
+    }
+    for bad in ["", "-a", ".a", "_a", "a/b", "a b", "ü", "a\n", &"x".repeat(65)] {
+        assert!(!valid_id(bad), "{bad:?}");
+    }
+    let a = generate_id('s', 0);
+    assert!(valid_id(&a) && a.len() == 7 && a.starts_with('s'), "{a}");
+}
+
+#[test]
+fn artifacts_are_made_absolute_and_tidied() {
+    let cwd = Path::new("/w/d");
+    let ok = |given: &str| normalize_artifact(cwd, given).unwrap();
+    assert_eq!(ok("s.jsonl"), "/w/d/s.jsonl");
+    assert_eq!(ok("./a//b/./c"), "/w/d/a/b/c");
+    assert_eq!(ok("/x/../y/"), "/x/../y", "'..' is left to the kernel");
+    assert_eq!(ok("/a b/ü.jsonl"), "/a b/ü.jsonl");
+    assert_eq!(normalize_artifact(cwd, "").unwrap_err(), "artifact path is empty");
+    assert_eq!(normalize_artifact(cwd, "/").unwrap_err(), "artifact path '/' names no file");
+    assert_eq!(
+        normalize_artifact(cwd, "a\tb").unwrap_err(),
+        "artifact path contains a control character: 'a\\x09b'"
+    );
+}
+
+#[test]
+fn records_round_trip() {
+    let p = Path::new("/h/sessions/s1");
+    let s = Session {
+        id: "s1".into(),
+        artifact: "/a b/c".into(),
+        task: Some("t1".into()),
+        pid: Some(42),
+        pid_uid: Some(501),
+        pid_start: Some("Wed Nov 25 04:31:14 2026".into()),
+        ended: true,
+        started: 5,
+        ended_at: Some(6),
+    };
+    assert_eq!(parse_session(p, "s1", &render_session(&s)).unwrap(), s);
+    let t = Task {
+        id: "t1".into(),
+        title: "Fix = things # now".into(),
+        state: TaskState::Blocked,
+        created: 9,
+    };
+    assert_eq!(parse_task(p, "t1", &render_task(&t)).unwrap(), t);
+}
+
+#[test]
+fn bad_records_name_path_line_and_reason() {
+    let p = Path::new("/h/sessions/s1");
+    let bad = |text: &str| parse_session(p, "s1", text).unwrap_err().to_string();
+    let base = "artifact = /a\nstate = live\nstarted = 1\n";
+    assert_eq!(bad(""), "/h/sessions/s1: missing 'artifact'");
+    assert_eq!(
+        bad("artifact = a\nstate = live\nstarted = 1"),
+        "/h/sessions/s1:1: artifact is not an absolute path"
+    );
+    assert_eq!(
+        bad("artifact = /a\nstate = zombie\nstarted = 1"),
+        "/h/sessions/s1:2: unknown session state 'zombie'"
+    );
+    assert_eq!(bad(&format!("{base}pid = -3")), "/h/sessions/s1:4: 'pid' must be positive, not -3");
+    assert_eq!(
+        bad(&format!("{base}pid = x")),
+        "/h/sessions/s1:4: 'pid' is not a valid number: 'x'"
+    );
+    assert_eq!(bad("artifact = /a\nstate = live"), "/h/sessions/s1: missing 'started'");
+    assert_eq!(bad(&format!("{base}garbage line")), "/h/sessions/s1:4: no '=' in 'garbage line'");
+    assert_eq!(
+        bad(&format!("{base}state = ended")),
+        "/h/sessions/s1:4: key 'state' given twice (first on line 2)"
+    );
+    let t = |text: &str| parse_task(Path::new("/h/tasks/t"), "t", text).unwrap_err().to_string();
+    assert_eq!(
+        t("title = x\nstate = finished\ncreated = 1"),
+        "/h/tasks/t:2: unknown task state 'finished'"
+    );
+    assert_eq!(t("state = open\ncreated = 1"), "/h/tasks/t: missing 'title'");
+    assert_eq!(
+        t("title = x\nstate = open\ncreated = yesterday"),
+        "/h/tasks/t:3: 'created' is not a valid number: 'yesterday'"
+    );
+    assert!(
+        parse_session(p, "s1", &format!("{base}future_field = 1")).is_ok(),
+        "unknown record keys are ignored"
+    );
+}
+
+fn task(id: &str, state: TaskState) -> Task {
+    Task { id: id.into(), title: id.into(), state, created: 0 }
+}
+
+fn session(id: &str, artifact: &str, task: Option<&str>) -> Session {
+    Session {
+        id: id.into(),
+        artifact: artifact.into(),
+        task: task.map(String::from),
+        pid: None,
+        pid_uid: None,
+        pid_start: None,
+        ended: false,
+        started: 0,
+        ended_at: None,
+    }
+}
+
+fn proc_(pid: i32, uid: u32, start: &str, zombie: bool) -> Proc {
+    Proc { uid, pid, pgid: pid, zombie, start: start.into(), command: "agent".into() }
+}
+
+#[test]
+fn join_table_decides_supervisable_and_desired() {
+    let tasks = [
+        task("open", TaskState::Open),
+        task("doing", TaskState::Doing),
+        task("blocked", TaskState::Blocked),
+        task("done", TaskState::Done),
+        task("cancelled", TaskState::Cancelled),
+    ];
+    let t0 = "Wed Nov 25 04:31:14 2026";
+    let procs = [proc_(100, 501, t0, false), proc_(101, 501, t0, true), proc_(102, 502, t0, false)];
+    let with_pid = |id, art, pid: i32, uid: u32, start: &str| Session {
+        pid: Some(pid),
+        pid_uid: Some(uid),
+        pid_start: Some(start.into()),
+        ..session(id, art, Some("open"))
+    };
+    // (session, supervisable, desired as (all_gone))
+    let cases: Vec<(Session, bool, Option<bool>)> = vec![
+        (session("open", "/a/1", Some("open")), true, Some(false)),
+        (session("doing", "/a/2", Some("doing")), true, Some(false)),
+        (session("blocked", "/a/3", Some("blocked")), true, Some(false)),
+        (session("done", "/a/4", Some("done")), false, None),
+        (session("cancelled", "/a/5", Some("cancelled")), false, None),
+        (session("no-task", "/a/6", None), false, None),
+        (session("missing-task", "/a/7", Some("nope")), false, None),
+        (Session { ended: true, ..session("ended", "/a/8", Some("open")) }, false, None),
+        (with_pid("alive", "/a/9", 100, 501, t0), true, Some(false)),
+        (with_pid("zombie-agent", "/a/10", 101, 501, t0), false, Some(true)),
+        (with_pid("dead-pid", "/a/11", 999, 501, t0), false, Some(true)),
+        (with_pid("reused-pid-other-uid", "/a/12", 102, 501, t0), false, Some(true)),
+        (
+            with_pid("reused-pid-other-start", "/a/13", 100, 501, "Wed Nov 25 04:31:15 2026"),
+            false,
+            Some(true),
+        ),
+    ];
+    let sessions: Vec<Session> = cases.iter().map(|c| c.0.clone()).collect();
+    let desired = desired("/h", &sessions, &tasks, Some(&procs));
+    for (s, sup, want) in &cases {
+        let life = life(s, Some(&procs));
+        assert_eq!(supervisable(s, &tasks, life), *sup, "supervisable({})", s.id);
+        assert_eq!(
+            desired.get(&key("/h", &s.artifact)).map(|w| w.all_gone),
+            *want,
+            "desired({})",
+            s.id
+        );
+    }
+    // Without a process table, a recorded agent counts as running.
+    assert_eq!(life(&cases[10].0, None), Life::Live);
+}
+
+#[test]
+fn one_live_session_keeps_a_shared_artifact_desired() {
+    let tasks = [task("t", TaskState::Open)];
+    let gone = Session { pid: Some(999), started: 1, ..session("old", "/a", Some("t")) };
+    let live = Session { started: 2, ..session("new", "/a", Some("t")) };
+    let d = desired("/h", &[live, gone], &tasks, Some(&[]));
+    let w = &d[&key("/h", "/a")];
+    assert_eq!(
+        (w.sessions.clone(), w.all_gone),
+        (vec!["old".to_string(), "new".to_string()], false)
+    );
+}
