@@ -49,22 +49,13 @@ pub enum Command {
     /// `bach daemon stop [--timeout SECS] [--watchers]`
     DaemonStop { timeout: u64, watchers: bool },
     /// `bach daemon install [--dry-run] [--service S]`
-    DaemonInstall {
-        dry_run: bool,
-        service: Option<Service>,
-    },
+    DaemonInstall { dry_run: bool, service: Option<Service> },
     /// `bach daemon uninstall [--service S] [--watchers]`
-    DaemonUninstall {
-        service: Option<Service>,
-        watchers: bool,
-    },
+    DaemonUninstall { service: Option<Service>, watchers: bool },
     /// `bach daemon logs [-n LINES]`
     DaemonLogs { lines: usize },
     /// `bach internal session-watch [--key KEY] ARTIFACT`
-    Watch {
-        key: Option<String>,
-        artifact: String,
-    },
+    Watch { key: Option<String>, artifact: String },
 }
 
 /// Parses the arguments after the program name.
@@ -118,8 +109,7 @@ fn id(v: OsString, what: &str) -> Result<String> {
 
 fn number<T: std::str::FromStr>(v: OsString, what: &str) -> Result<T> {
     let s = text(v, what)?;
-    s.parse()
-        .map_err(|_| Error::usage(format!("{what} must be a number, not '{s}'")))
+    s.parse().map_err(|_| Error::usage(format!("{what} must be a number, not '{s}'")))
 }
 
 fn subcommand(p: &mut lexopt::Parser, group: &'static str) -> Result<Option<String>> {
@@ -127,9 +117,9 @@ fn subcommand(p: &mut lexopt::Parser, group: &'static str) -> Result<Option<Stri
         Some(Value(v)) => Ok(Some(text(v, "command")?)),
         Some(Long("help") | Short('h')) => Ok(None),
         Some(arg) => Err(arg.unexpected().into()),
-        None => Err(Error::usage(format!(
-            "missing command after '{group}' (try 'bach help {group}')"
-        ))),
+        None => {
+            Err(Error::usage(format!("missing command after '{group}' (try 'bach help {group}')")))
+        }
     }
 }
 
@@ -213,13 +203,7 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
         "start" => {
             let artifact = artifact
                 .ok_or_else(|| Error::usage("missing --artifact PATH for 'sessions start'"))?;
-            Ok(Command::SessionStart {
-                artifact,
-                task,
-                pid,
-                id: ident,
-                no_watch,
-            })
+            Ok(Command::SessionStart { artifact, task, pid, id: ident, no_watch })
         }
         "end" => Ok(Command::SessionEnd {
             id: target.ok_or_else(|| Error::usage("missing session ID for 'sessions end'"))?,
@@ -233,9 +217,7 @@ fn service(v: OsString) -> Result<Service> {
     match text(v, "--service")?.as_str() {
         "launchd" => Ok(Service::Launchd),
         "systemd" => Ok(Service::Systemd),
-        other => Err(Error::usage(format!(
-            "--service must be launchd or systemd, not '{other}'"
-        ))),
+        other => Err(Error::usage(format!("--service must be launchd or systemd, not '{other}'"))),
     }
 }
 
@@ -261,14 +243,8 @@ fn daemon(p: &mut lexopt::Parser) -> Result<Command> {
         "run" => Ok(Command::DaemonRun),
         "status" => Ok(Command::DaemonStatus { json }),
         "stop" => Ok(Command::DaemonStop { timeout, watchers }),
-        "install" => Ok(Command::DaemonInstall {
-            dry_run,
-            service: svc,
-        }),
-        "uninstall" => Ok(Command::DaemonUninstall {
-            service: svc,
-            watchers,
-        }),
+        "install" => Ok(Command::DaemonInstall { dry_run, service: svc }),
+        "uninstall" => Ok(Command::DaemonUninstall { service: svc, watchers }),
         "logs" => Ok(Command::DaemonLogs { lines }),
         other => Err(unknown("daemon", other)),
     }
@@ -288,9 +264,7 @@ fn internal(p: &mut lexopt::Parser) -> Result<Command> {
             Long("key") => {
                 let k = text(p.value()?, "--key")?;
                 if k.len() != 16
-                    || !k
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    || !k.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
                 {
                     return Err(Error::usage(format!(
                         "--key must be 16 lowercase hex digits, not '{k}'"
@@ -319,11 +293,7 @@ fn help(p: &mut lexopt::Parser) -> Result<Command> {
         "daemon" => "daemon",
         "internal" => "internal",
         "help" => "bach",
-        other => {
-            return Err(Error::usage(format!(
-                "no help for unknown command '{other}'"
-            )))
-        }
+        other => return Err(Error::usage(format!("no help for unknown command '{other}'"))),
     };
     // `bach help daemon stop` is the help of `daemon`; further words are allowed.
     while let Some(arg) = p.next()? {

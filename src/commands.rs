@@ -20,9 +20,7 @@ fn warn_problems(problems: &[store::Problem]) {
 
 /// The process table for a command, or `None` (with a warning) if `ps` fails.
 pub fn table() -> Option<Vec<Proc>> {
-    procs::snapshot(Duration::from_secs(5))
-        .map_err(|e| eprintln!("bach: warning: {e}"))
-        .ok()
+    procs::snapshot(Duration::from_secs(5)).map_err(|e| eprintln!("bach: warning: {e}")).ok()
 }
 
 /// `tasks add`
@@ -35,9 +33,7 @@ pub fn task_add(id: Option<&str>, title: &str) -> Result<()> {
 /// `tasks done|cancel|reopen`
 pub fn task_set(id: &str, verb: &str) -> Result<()> {
     let st = Store::open()?;
-    let mut task = st
-        .task(id)?
-        .ok_or_else(|| Error::fail(format!("unknown task '{id}'")))?;
+    let mut task = st.task(id)?.ok_or_else(|| Error::fail(format!("unknown task '{id}'")))?;
     let state = match verb {
         "done" => TaskState::Done,
         "cancel" => TaskState::Cancelled,
@@ -69,10 +65,7 @@ fn stop_undesired(st: &Store, keys: Vec<String>) {
     let (sessions, _) = st.sessions();
     let (tasks, _) = st.tasks();
     let desired = store::desired(st.home_str(), &sessions, &tasks, Some(&procs));
-    for key in keys
-        .iter()
-        .filter(|k| desired.get(*k).map_or(true, |w| w.all_gone))
-    {
+    for key in keys.iter().filter(|k| desired.get(*k).map_or(true, |w| w.all_gone)) {
         spawn::signal_watcher(&st.home, key, &procs, libc::SIGTERM);
     }
 }
@@ -91,10 +84,7 @@ pub fn task_list(json: bool) -> Result<()> {
                 ("created", Json::Int(t.created as i64)),
             ])
         });
-        println!(
-            "{}",
-            Json::Obj(vec![("tasks", Json::Arr(items.collect()))]).render()
-        );
+        println!("{}", Json::Obj(vec![("tasks", Json::Arr(items.collect()))]).render());
         return Ok(());
     }
     let t = now();
@@ -109,10 +99,7 @@ pub fn task_list(json: bool) -> Result<()> {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        text::table(&["ID", "STATE", "CREATED", "TITLE"], &rows)
-    );
+    print!("{}", text::table(&["ID", "STATE", "CREATED", "TITLE"], &rows));
     Ok(())
 }
 
@@ -129,10 +116,7 @@ pub fn session_start(
     let st = Store::open()?;
     let config = Config::load_or_warn(&st.home);
     let task = match task {
-        Some(t) => Some(
-            st.task(t)?
-                .ok_or_else(|| Error::fail(format!("unknown task '{t}'")))?,
-        ),
+        Some(t) => Some(st.task(t)?.ok_or_else(|| Error::fail(format!("unknown task '{t}'")))?),
         None => None,
     };
     let mut procs = None;
@@ -164,10 +148,7 @@ pub fn session_start(
         && store::life(&s, procs.as_deref()) == Life::Live;
     if config.watch_on_launch && !no_watch && supervisable {
         let exe = std::env::current_exe().map_err(|e| {
-            Error::fail(format!(
-                "cannot find bach's own path: {}",
-                crate::error::reason(&e)
-            ))
+            Error::fail(format!("cannot find bach's own path: {}", crate::error::reason(&e)))
         })?;
         let key = store::key(st.home_str(), &s.artifact);
         if let Err(e) =
@@ -185,9 +166,7 @@ pub fn session_start(
 /// `sessions end`
 pub fn session_end(id: &str) -> Result<()> {
     let st = Store::open()?;
-    let mut s = st
-        .session(id)?
-        .ok_or_else(|| Error::fail(format!("unknown session '{id}'")))?;
+    let mut s = st.session(id)?.ok_or_else(|| Error::fail(format!("unknown session '{id}'")))?;
     if s.ended {
         eprintln!("bach: note: session '{id}' has already ended");
         return Ok(());
@@ -222,14 +201,9 @@ pub fn session_list(json: bool) -> Result<()> {
         .map(|s| {
             let life = store::life(s, procs.as_deref());
             let key = store::key(st.home_str(), &s.artifact);
-            let (watcher, status) = watchers
-                .entry(key.clone())
-                .or_insert_with(|| watcher_of(&st, &key))
-                .clone();
-            let task = s
-                .task
-                .as_deref()
-                .and_then(|id| tasks.iter().find(|t| t.id == id));
+            let (watcher, status) =
+                watchers.entry(key.clone()).or_insert_with(|| watcher_of(&st, &key)).clone();
+            let task = s.task.as_deref().and_then(|id| tasks.iter().find(|t| t.id == id));
             Row {
                 s,
                 task,
@@ -243,11 +217,7 @@ pub fn session_list(json: bool) -> Result<()> {
     if json {
         println!(
             "{}",
-            Json::Obj(vec![(
-                "sessions",
-                Json::Arr(rows.iter().map(row_json).collect())
-            )])
-            .render()
+            Json::Obj(vec![("sessions", Json::Arr(rows.iter().map(row_json).collect()))]).render()
         );
         return Ok(());
     }
@@ -296,9 +266,7 @@ pub fn session_list(json: bool) -> Result<()> {
 
 /// The lock holder of a key and the status file it wrote.
 fn watcher_of(st: &Store, key: &str) -> (Option<i32>, Option<Status>) {
-    let holder = lock::holder(&spawn::lock_path(&st.home, key))
-        .ok()
-        .flatten();
+    let holder = lock::holder(&spawn::lock_path(&st.home, key)).ok().flatten();
     let text =
         crate::files::read_small(&spawn::status_path(&st.home, key), crate::files::RECORD_MAX);
     (holder, text.ok().flatten().and_then(|t| Status::parse(&t)))
@@ -315,10 +283,7 @@ fn row_json(r: &Row) -> Json {
     Json::Obj(vec![
         ("id", Json::Str(r.s.id.clone())),
         ("task", Json::opt_str(r.task.map(|t| t.id.clone()))),
-        (
-            "task_state",
-            Json::opt_str(r.task.map(|t| t.state.as_str())),
-        ),
+        ("task_state", Json::opt_str(r.task.map(|t| t.state.as_str()))),
         ("artifact", Json::Str(r.s.artifact.clone())),
         ("state", Json::Str(r.life.as_str().into())),
         ("pid", Json::opt_int(r.s.pid)),
@@ -327,15 +292,9 @@ fn row_json(r: &Row) -> Json {
         ("observed", Json::opt_str(observed(r))),
         ("lines", Json::Int(st.map_or(0, |s| s.lines as i64))),
         ("bytes", Json::Int(st.map_or(0, |s| s.bytes as i64))),
-        (
-            "last_activity",
-            Json::opt_int(st.and_then(|s| s.last_activity).map(|t| t as i64)),
-        ),
+        ("last_activity", Json::opt_int(st.and_then(|s| s.last_activity).map(|t| t as i64))),
         ("verdict", Json::opt_str(st.and_then(|s| s.verdict.clone()))),
-        (
-            "verdict_at",
-            Json::opt_int(st.and_then(|s| s.verdict_at).map(|t| t as i64)),
-        ),
+        ("verdict_at", Json::opt_int(st.and_then(|s| s.verdict_at).map(|t| t as i64))),
         ("started", Json::Int(r.s.started as i64)),
     ])
 }

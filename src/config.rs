@@ -76,10 +76,9 @@ impl Config {
             };
             let num = || match f.value.parse::<u64>() {
                 Ok(n) if (lo..=hi).contains(&n) => Ok(n),
-                Ok(_) => Err(err(format!(
-                    "'{}' must be between {lo} and {hi}, not {}",
-                    f.key, f.value
-                ))),
+                Ok(_) => {
+                    Err(err(format!("'{}' must be between {lo} and {hi}, not {}", f.key, f.value)))
+                }
                 Err(_) => Err(err(format!(
                     "'{}' must be a whole number, not '{}'",
                     f.key,

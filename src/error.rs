@@ -18,18 +18,12 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// Malformed input: exit status 2.
     pub fn usage(msg: impl Into<String>) -> Error {
-        Error {
-            code: 2,
-            msg: msg.into(),
-        }
+        Error { code: 2, msg: msg.into() }
     }
 
     /// A failure at run time or a conflict with the store: exit status 1.
     pub fn fail(msg: impl Into<String>) -> Error {
-        Error {
-            code: 1,
-            msg: msg.into(),
-        }
+        Error { code: 1, msg: msg.into() }
     }
 
     /// "cannot VERB PATH: reason".

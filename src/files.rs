@@ -49,10 +49,7 @@ pub fn home_path() -> Result<PathBuf> {
 /// The working directory.
 pub fn cwd() -> Result<PathBuf> {
     std::env::current_dir().map_err(|e| {
-        Error::fail(format!(
-            "cannot read the working directory: {}",
-            crate::error::reason(&e)
-        ))
+        Error::fail(format!("cannot read the working directory: {}", crate::error::reason(&e)))
     })
 }
 
@@ -72,11 +69,7 @@ fn temp_path(dir: &Path, name: &str) -> PathBuf {
 }
 
 fn write_temp(tmp: &Path, contents: &[u8], sync: bool, mode: u32) -> io::Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(tmp)?;
+    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(tmp)?;
     // Set explicitly: the mode given at creation is narrowed by the umask.
     f.set_permissions(fs::Permissions::from_mode(mode))?;
     f.write_all(contents)?;
@@ -128,10 +121,8 @@ pub fn create_new(dir: &Path, name: &str, contents: &[u8]) -> Result<bool> {
 /// Reads a regular file of at most `max` bytes as UTF-8 without following a
 /// symlink or blocking on a FIFO. `Ok(None)` when it does not exist.
 pub fn read_small(path: &Path, max: u64) -> io::Result<Option<String>> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path);
+    let file =
+        OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path);
     let mut file: File = match file {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -148,13 +139,10 @@ pub fn read_small(path: &Path, max: u64) -> io::Result<Option<String>> {
         return Err(invalid(&format!("is larger than {max} bytes")));
     }
     let mut text = String::new();
-    (&mut file)
-        .take(max + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::InvalidData => invalid("is not UTF-8"),
-            _ => e,
-        })?;
+    (&mut file).take(max + 1).read_to_string(&mut text).map_err(|e| match e.kind() {
+        io::ErrorKind::InvalidData => invalid("is not UTF-8"),
+        _ => e,
+    })?;
     Ok(Some(text))
 }
 
@@ -164,9 +152,7 @@ fn invalid(what: &str) -> io::Error {
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
@@ -186,11 +172,7 @@ mod tests {
         assert!(create_new(&d, "a", b"one").unwrap());
         assert!(!create_new(&d, "a", b"two").unwrap());
         assert_eq!(fs::read_to_string(d.join("a")).unwrap(), "one");
-        assert_eq!(
-            fs::read_dir(&d).unwrap().count(),
-            1,
-            "no temporary file is left"
-        );
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1, "no temporary file is left");
         fs::remove_dir_all(d).unwrap();
     }
 

@@ -99,10 +99,7 @@ mod tests {
     #[test]
     fn documents_nest_in_order() {
         let v = Json::Obj(vec![
-            (
-                "a",
-                Json::Arr(vec![Json::Int(-1), Json::Null, Json::Bool(true)]),
-            ),
+            ("a", Json::Arr(vec![Json::Int(-1), Json::Null, Json::Bool(true)])),
             ("b", Json::opt_str(None::<String>)),
             ("c", Json::opt_int(Some(7u32))),
         ]);

@@ -45,10 +45,7 @@ pub fn parse(text: &str) -> Result<Vec<Field<'_>>, LineError> {
             return err(format!("empty value for '{}'", crate::text::escape(key)));
         }
         if let Some(first) = fields.iter().find(|f| f.key == key) {
-            return err(format!(
-                "key '{key}' given twice (first on line {})",
-                first.line
-            ));
+            return err(format!("key '{key}' given twice (first on line {})", first.line));
         }
         fields.push(Field { line, key, value });
     }
@@ -89,16 +86,8 @@ mod tests {
         assert_eq!(
             f,
             vec![
-                Field {
-                    line: 3,
-                    key: "a",
-                    value: "x # not a comment"
-                },
-                Field {
-                    line: 4,
-                    key: "b",
-                    value: "c=d"
-                },
+                Field { line: 3, key: "a", value: "x # not a comment" },
+                Field { line: 4, key: "b", value: "c=d" },
             ]
         );
         assert_eq!(get(&f, "b"), Some("c=d"));
@@ -110,27 +99,17 @@ mod tests {
         let e = |t| parse(t).unwrap_err();
         assert_eq!(
             e("a = 1\nnonsense\n"),
-            LineError {
-                line: 2,
-                reason: "no '=' in 'nonsense'".into()
-            }
+            LineError { line: 2, reason: "no '=' in 'nonsense'".into() }
         );
         assert_eq!(e(" = 1").reason, "empty key");
         assert_eq!(e("k =  ").reason, "empty value for 'k'");
-        assert_eq!(
-            e("k = 1\nk = 2").reason,
-            "key 'k' given twice (first on line 1)"
-        );
+        assert_eq!(e("k = 1\nk = 2").reason, "key 'k' given twice (first on line 1)");
         assert_eq!(e("\x1b").reason, "no '=' in '\\x1b'");
     }
 
     #[test]
     fn render_leaves_out_absent_values_and_round_trips() {
-        let text = render([
-            ("a", Some("1".into())),
-            ("b", None),
-            ("c", Some("x y".into())),
-        ]);
+        let text = render([("a", Some("1".into())), ("b", None), ("c", Some("x y".into()))]);
         assert_eq!(text, "a = 1\nc = x y\n");
         let f = parse(&text).unwrap();
         assert_eq!((f[1].key, f[1].value), ("c", "x y"));

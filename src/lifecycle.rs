@@ -145,12 +145,7 @@ pub fn retire_watchers(home: &Path) -> Result<usize> {
     let procs = table()?;
     let sent: Vec<(String, i32)> = keys
         .into_iter()
-        .filter_map(|k| {
-            Some((
-                k.clone(),
-                spawn::signal_watcher(home, &k, &procs, libc::SIGTERM)?,
-            ))
-        })
+        .filter_map(|k| Some((k.clone(), spawn::signal_watcher(home, &k, &procs, libc::SIGTERM)?)))
         .collect();
     let holds = |(key, pid): &&(String, i32)| {
         lock::holder(&spawn::lock_path(home, key)).ok().flatten() == Some(*pid)
@@ -246,19 +241,14 @@ fn tail(path: &Path, n: usize) -> io::Result<Option<Vec<Vec<u8>>>> {
 
 /// Opens a regular file without following a symlink or blocking on a FIFO.
 fn open_regular(path: &Path) -> io::Result<Option<File>> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path);
+    let file =
+        OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path);
     let file = match file {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         other => other?,
     };
     if !file.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "is not a regular file",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "is not a regular file"));
     }
     Ok(Some(file))
 }
@@ -280,11 +270,7 @@ mod tests {
 
     #[test]
     fn only_bach_daemon_run_is_the_daemon() {
-        for ok in [
-            "bach daemon run",
-            "/usr/local/bin/bach daemon run",
-            "./bach daemon run ",
-        ] {
+        for ok in ["bach daemon run", "/usr/local/bin/bach daemon run", "./bach daemon run "] {
             assert!(is_daemon_command(ok), "{ok}");
         }
         for not in [
@@ -326,10 +312,7 @@ mod tests {
         std::fs::write(&p, text).unwrap();
         let lines = tail(&p, n).unwrap().unwrap();
         std::fs::remove_file(&p).unwrap();
-        lines
-            .into_iter()
-            .map(|l| String::from_utf8(l).unwrap())
-            .collect()
+        lines.into_iter().map(|l| String::from_utf8(l).unwrap()).collect()
     }
 
     #[test]
@@ -342,16 +325,11 @@ mod tests {
         assert_eq!(tail_of(b"", 3), [""; 0]);
         assert_eq!(tail_of(b"a\nb\n", 0), [""; 0]);
         let long: String = (0..5000).map(|i| format!("line {i}\n")).collect();
-        assert_eq!(
-            tail_of(long.as_bytes(), 3),
-            ["line 4997", "line 4998", "line 4999"]
-        );
+        assert_eq!(tail_of(long.as_bytes(), 3), ["line 4997", "line 4998", "line 4999"]);
         let first = tail_of(long.as_bytes(), 5000);
         assert_eq!((first.len(), first[0].as_str()), (5000, "line 0"));
         let wide = format!("{}\nlast\n", "x".repeat(20_000));
         assert_eq!(tail_of(wide.as_bytes(), 2)[0].len(), 20_000);
-        assert!(tail(Path::new("/nonexistent/bach.log"), 3)
-            .unwrap()
-            .is_none());
+        assert!(tail(Path::new("/nonexistent/bach.log"), 3).unwrap().is_none());
     }
 }

@@ -46,10 +46,7 @@ pub fn acquire(path: &Path) -> Result<Taken> {
         .open(path)
         .map_err(|e| Error::io("open", path, &e))?;
     match sys::try_lock(file.as_fd()).map_err(|e| Error::io("lock", path, &e))? {
-        sys::Lock::Taken => Ok(Taken::Held(Held {
-            file,
-            path: path.to_path_buf(),
-        })),
+        sys::Lock::Taken => Ok(Taken::Held(Held { file, path: path.to_path_buf() })),
         sys::Lock::Busy => Ok(Taken::Busy(sys::lock_holder(file.as_fd()).ok().flatten())),
     }
 }
@@ -57,21 +54,14 @@ pub fn acquire(path: &Path) -> Result<Taken> {
 /// The pid holding the lock at `path`, or `None` when nobody does (or the
 /// file does not exist). Never call this on a lock the caller holds.
 pub fn holder(path: &Path) -> io::Result<Option<i32>> {
-    let file = match OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(open_flags())
-        .open(path)
+    let file = match OpenOptions::new().read(true).write(true).custom_flags(open_flags()).open(path)
     {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
     if !file.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "is not a regular file",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "is not a regular file"));
     }
     sys::lock_holder(file.as_fd())
 }

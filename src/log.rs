@@ -51,12 +51,7 @@ pub struct Log {
 impl Log {
     /// A log at `path`, rotated past `max` bytes; opened on first use.
     pub fn new(path: PathBuf, max: u64) -> Log {
-        Log {
-            path,
-            file: None,
-            max,
-            failing: false,
-        }
+        Log { path, file: None, max, failing: false }
     }
 
     /// Changes the rotation size (after a reload).
@@ -66,31 +61,20 @@ impl Log {
 
     /// Writes one line: timestamp, then `msg` (control characters escaped).
     pub fn line(&mut self, msg: &str) {
-        let text = format!(
-            "{} {}\n",
-            utc(crate::files::now()),
-            crate::text::escape(msg)
-        );
+        let text = format!("{} {}\n", utc(crate::files::now()), crate::text::escape(msg));
         if rotate_if_larger(&self.path, self.max) {
             self.file = None;
         }
         if self.file.is_none() {
             self.file = crate::spawn::open_log(&self.path).ok();
         }
-        let ok = self
-            .file
-            .as_mut()
-            .is_some_and(|f| f.write_all(text.as_bytes()).is_ok());
+        let ok = self.file.as_mut().is_some_and(|f| f.write_all(text.as_bytes()).is_ok());
         if !ok {
             self.file = None;
         }
         if ok == self.failing {
             self.failing = !ok;
-            let state = if ok {
-                "works again"
-            } else {
-                "cannot be written"
-            };
+            let state = if ok { "works again" } else { "cannot be written" };
             eprintln!("bach: log {} {state}", self.path.display());
             if !ok {
                 eprint!("{text}");
@@ -120,16 +104,9 @@ mod tests {
             assert!(rotate_if_larger(&p, 5));
         }
         assert!(!rotate_if_larger(&p, 5), "a missing log is not rotated");
-        let first = |n| {
-            std::fs::read_to_string(d.join(format!("x.log.{n}")))
-                .unwrap()
-                .chars()
-                .next()
-        };
-        assert_eq!(
-            (first(1), first(2), first(3)),
-            (Some('4'), Some('3'), Some('2'))
-        );
+        let first =
+            |n| std::fs::read_to_string(d.join(format!("x.log.{n}"))).unwrap().chars().next();
+        assert_eq!((first(1), first(2), first(3)), (Some('4'), Some('3'), Some('2')));
         assert!(!d.join("x.log.4").exists());
         std::fs::remove_dir_all(d).unwrap();
     }

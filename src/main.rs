@@ -12,27 +12,19 @@ fn run(cmd: Command) -> Result<u8> {
         Command::TaskAdd { id, title } => commands::task_add(id.as_deref(), &title)?,
         Command::TaskSet { id, verb } => commands::task_set(&id, verb)?,
         Command::TaskList { json } => commands::task_list(json)?,
-        Command::SessionStart {
-            artifact,
-            task,
-            pid,
-            id,
-            no_watch,
-        } => commands::session_start(&artifact, task.as_deref(), pid, id.as_deref(), no_watch)?,
+        Command::SessionStart { artifact, task, pid, id, no_watch } => {
+            commands::session_start(&artifact, task.as_deref(), pid, id.as_deref(), no_watch)?
+        }
         Command::SessionEnd { id } => commands::session_end(&id)?,
         Command::SessionList { json } => commands::session_list(json)?,
         Command::DaemonRun => return daemon::run(),
         Command::DaemonStatus { json } => return daemon::status(json),
         Command::DaemonStop { timeout, watchers } => return lifecycle::stop(timeout, watchers),
         Command::DaemonLogs { lines } => return lifecycle::logs(lines),
-        Command::DaemonInstall {
-            dry_run,
-            service: s,
-        } => return service::install(dry_run, s),
-        Command::DaemonUninstall {
-            service: s,
-            watchers,
-        } => return service::uninstall(s, watchers),
+        Command::DaemonInstall { dry_run, service: s } => return service::install(dry_run, s),
+        Command::DaemonUninstall { service: s, watchers } => {
+            return service::uninstall(s, watchers)
+        }
         Command::Watch { key, artifact } => return watcher::run(key, &artifact),
     }
     Ok(0)

@@ -103,17 +103,12 @@ pub fn snapshot(timeout: Duration) -> Result<Vec<Proc>, String> {
     if !matches!(read, Ok(Read::Done)) {
         kill(&child);
     }
-    let status = child
-        .wait()
-        .map_err(|e| format!("ps: {}", crate::error::reason(&e)))?;
+    let status = child.wait().map_err(|e| format!("ps: {}", crate::error::reason(&e)))?;
     match read? {
         Read::Done => {}
         _ => return Err(format!("ps did not finish within {}s", timeout.as_secs())),
     }
-    let status = match (
-        status.code(),
-        std::os::unix::process::ExitStatusExt::signal(&status),
-    ) {
+    let status = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
         (Some(c), _) => format!("exit {c}"),
         (_, Some(s)) => format!("signal {s}"),
         _ => "unknown".into(),

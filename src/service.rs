@@ -258,20 +258,13 @@ impl Runner {
             .join(" ");
         if self.dry {
             println!("{line}");
-            return Ok(Ran {
-                line,
-                code: 0,
-                output: String::new(),
-            });
+            return Ok(Ran { line, code: 0, output: String::new() });
         }
         let fail = |why: String| Error::fail(format!("cannot run '{line}': {why}"));
         let mut capture = capture_file().ok();
         let mut cmd = Command::new(tool);
         cmd.args(args).stdin(Stdio::null());
-        match capture
-            .as_ref()
-            .map(|f| Ok::<_, std::io::Error>((f.try_clone()?, f.try_clone()?)))
-        {
+        match capture.as_ref().map(|f| Ok::<_, std::io::Error>((f.try_clone()?, f.try_clone()?))) {
             Some(Ok((out, err))) => cmd.stdout(out).stderr(err),
             _ => cmd.stdout(Stdio::null()).stderr(Stdio::null()),
         };
@@ -302,9 +295,7 @@ impl Runner {
     /// Stops a daemon that runs already, between unloading and loading: a
     /// hand-started one would keep the service's instance from starting.
     pub fn stop_daemon(&self, home: &str) -> Result<()> {
-        self.note(&format!(
-            "stop the daemon holding {home}/daemon.lock, if one runs"
-        ));
+        self.note(&format!("stop the daemon holding {home}/daemon.lock, if one runs"));
         if !self.dry {
             stop_daemon(Path::new(home))?;
         }

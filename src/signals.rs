@@ -44,10 +44,7 @@ impl SelfPipe {
             write.as_fd(),
             &[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD],
         )?;
-        Ok(SelfPipe {
-            read,
-            _write: write,
-        })
+        Ok(SelfPipe { read, _write: write })
     }
 
     /// The descriptor to poll.

@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Variables a watcher keeps from its spawner's environment.
-const KEEP: &[&str] = &[
-    "HOME", "USER", "LOGNAME", "SHELL", "PATH", "TMPDIR", "TZ", "LANG",
-];
+const KEEP: &[&str] = &["HOME", "USER", "LOGNAME", "SHELL", "PATH", "TMPDIR", "TZ", "LANG"];
 
 /// The paths of one key's files in `home`.
 pub fn lock_path(home: &Path, key: &str) -> PathBuf {
@@ -33,10 +31,7 @@ pub fn log_path(home: &Path, key: &str) -> PathBuf {
 /// Opens a log for appending (0600), creating its folder.
 pub fn open_log(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     }
     OpenOptions::new()
         .append(true)
@@ -49,13 +44,9 @@ pub fn open_log(path: &Path) -> io::Result<File> {
 /// The command that runs the watcher of `key`.
 pub fn watcher_command(exe: &Path, home: &Path, key: &str, artifact: &str) -> Command {
     let mut cmd = Command::new(exe);
-    cmd.args(["internal", "session-watch", "--key", key, artifact])
-        .current_dir("/")
-        .env_clear();
+    cmd.args(["internal", "session-watch", "--key", key, artifact]).current_dir("/").env_clear();
     for (k, v) in std::env::vars_os() {
-        let keep = k
-            .to_str()
-            .is_some_and(|k| KEEP.contains(&k) || k.starts_with("LC_"));
+        let keep = k.to_str().is_some_and(|k| KEEP.contains(&k) || k.starts_with("LC_"));
         if keep {
             cmd.env(k, v);
         }
@@ -115,10 +106,6 @@ pub fn signal_watcher(
 ) -> Option<i32> {
     let holder = lock::holder(&lock_path(home, key)).ok().flatten();
     let (pid, group) = signal_target(holder, procs, crate::sys::getuid(), key)?;
-    let sent = if group {
-        crate::sys::killpg(pid, sig)
-    } else {
-        crate::sys::kill(pid, sig)
-    };
+    let sent = if group { crate::sys::killpg(pid, sig) } else { crate::sys::kill(pid, sig) };
     sent.ok().map(|()| pid)
 }

@@ -38,18 +38,12 @@ impl TaskState {
 
     /// The state named `s`.
     pub fn parse(s: &str) -> Option<TaskState> {
-        TaskState::ALL
-            .iter()
-            .find(|(_, n)| *n == s)
-            .map(|(t, _)| *t)
+        TaskState::ALL.iter().find(|(_, n)| *n == s).map(|(t, _)| *t)
     }
 
     /// Its name in records and output.
     pub fn as_str(self) -> &'static str {
-        TaskState::ALL
-            .iter()
-            .find(|(t, _)| *t == self)
-            .map_or("open", |(_, n)| n)
+        TaskState::ALL.iter().find(|(t, _)| *t == self).map_or("open", |(_, n)| n)
     }
 
     /// Whether the task is over (`done` or `cancelled`).
@@ -121,15 +115,12 @@ pub fn valid_id(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 64
         && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
 }
 
 /// FNV-1a 64 over `bytes`, continuing from `hash`.
 pub fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(hash, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
+    bytes.iter().fold(hash, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
 /// The FNV-1a 64 offset basis.
@@ -137,10 +128,7 @@ pub const FNV_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// A watcher's key: FNV-1a 64 over the home, a zero byte and the artifact.
 pub fn key(home: &str, artifact: &str) -> String {
-    let h = fnv1a(
-        fnv1a(fnv1a(FNV_BASIS, home.as_bytes()), &[0]),
-        artifact.as_bytes(),
-    );
+    let h = fnv1a(fnv1a(fnv1a(FNV_BASIS, home.as_bytes()), &[0]), artifact.as_bytes());
     format!("{h:016x}")
 }
 
@@ -162,10 +150,7 @@ pub fn normalize_artifact(cwd: &Path, given: &str) -> std::result::Result<String
         let cwd = cwd.to_str().ok_or("the working directory is not UTF-8")?;
         format!("{cwd}/{given}")
     };
-    let parts: Vec<&str> = joined
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
+    let parts: Vec<&str> = joined.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
     if parts.is_empty() {
         return Err(format!("artifact path '{given}' names no file"));
     }
@@ -173,11 +158,7 @@ pub fn normalize_artifact(cwd: &Path, given: &str) -> std::result::Result<String
 }
 
 fn problem(path: &Path, line: usize, reason: impl Into<String>) -> Problem {
-    Problem {
-        path: path.to_path_buf(),
-        line,
-        reason: reason.into(),
-    }
+    Problem { path: path.to_path_buf(), line, reason: reason.into() }
 }
 
 fn need<'a>(
@@ -199,10 +180,7 @@ fn number<T: std::str::FromStr>(
             problem(
                 path,
                 f.line,
-                format!(
-                    "'{key}' is not a valid number: '{}'",
-                    crate::text::escape(f.value)
-                ),
+                format!("'{key}' is not a valid number: '{}'", crate::text::escape(f.value)),
             )
         }),
     }
@@ -341,10 +319,7 @@ pub fn life(s: &Session, procs: Option<&[Proc]>) -> Life {
 /// The task of a session, when it exists and is not terminal.
 fn open_task<'a>(s: &Session, tasks: &'a [Task]) -> Option<&'a Task> {
     let id = s.task.as_deref()?;
-    tasks
-        .iter()
-        .find(|t| t.id == id)
-        .filter(|t| !t.state.terminal())
+    tasks.iter().find(|t| t.id == id).filter(|t| !t.state.terminal())
 }
 
 /// Whether a session is supervisable: live, linked to a task that exists
@@ -401,9 +376,7 @@ pub struct Store {
 impl Store {
     /// The store of the home that `BACH_HOME` or `HOME` names.
     pub fn open() -> Result<Store> {
-        Ok(Store {
-            home: files::home()?,
-        })
+        Ok(Store { home: files::home()? })
     }
 
     /// The home as text (it is UTF-8 by construction).
@@ -465,9 +438,9 @@ impl Store {
     ) -> Result<Option<T>> {
         let path = self.dir(kind).join(id);
         match files::read_small(&path, files::RECORD_MAX) {
-            Ok(Some(text)) => parse(&path, id, &text)
-                .map(Some)
-                .map_err(|p| Error::fail(p.to_string())),
+            Ok(Some(text)) => {
+                parse(&path, id, &text).map(Some).map_err(|p| Error::fail(p.to_string()))
+            }
             Ok(None) => Ok(None),
             Err(e) => Err(Error::io("read", &path, &e)),
         }
@@ -489,10 +462,9 @@ impl Store {
         if let Some(id) = id {
             return match files::create_new(&dir, id, text.as_bytes())? {
                 true => Ok(id.into()),
-                false => Err(Error::fail(format!(
-                    "{} '{id}' already exists",
-                    &kind[..kind.len() - 1]
-                ))),
+                false => {
+                    Err(Error::fail(format!("{} '{id}' already exists", &kind[..kind.len() - 1])))
+                }
             };
         }
         for attempt in 0..32 {
@@ -501,20 +473,13 @@ impl Store {
                 return Ok(id);
             }
         }
-        Err(Error::fail(format!(
-            "cannot find a free id in {}",
-            dir.display()
-        )))
+        Err(Error::fail(format!("cannot find a free id in {}", dir.display())))
     }
 
     /// Adds a task and returns its id.
     pub fn add_task(&self, id: Option<&str>, title: &str, now: u64) -> Result<String> {
-        let t = Task {
-            id: String::new(),
-            title: title.into(),
-            state: TaskState::Open,
-            created: now,
-        };
+        let t =
+            Task { id: String::new(), title: title.into(), state: TaskState::Open, created: now };
         self.create("tasks", 't', id, &render_task(&t))
     }
 
@@ -530,12 +495,7 @@ impl Store {
 
     /// Replaces a session's record.
     pub fn put_session(&self, s: &Session) -> Result<()> {
-        files::write_atomic(
-            &self.dir("sessions"),
-            &s.id,
-            render_session(s).as_bytes(),
-            true,
-        )
+        files::write_atomic(&self.dir("sessions"), &s.id, render_session(s).as_bytes(), true)
     }
 }
 
@@ -549,9 +509,7 @@ fn generate_id(prefix: char, attempt: u32) -> String {
     let mut h = fnv1a(FNV_BASIS, seed.as_bytes());
     let mut id = String::from(prefix);
     for _ in 0..6 {
-        id.push(char::from(
-            b"0123456789abcdefghijklmnopqrstuvwxyz"[(h % 36) as usize],
-        ));
+        id.push(char::from(b"0123456789abcdefghijklmnopqrstuvwxyz"[(h % 36) as usize]));
         h /= 36;
     }
     id

@@ -51,10 +51,7 @@ pub fn signal_target(pid: i32) -> io::Result<i32> {
     if pid > 1 {
         Ok(pid)
     } else {
-        Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("refusing to signal pid {pid}"),
-        ))
+        Err(io::Error::new(io::ErrorKind::InvalidInput, format!("refusing to signal pid {pid}")))
     }
 }
 
@@ -105,22 +102,12 @@ fn fcntl_flag(fd: RawFd, get: libc::c_int, set: libc::c_int, flag: libc::c_int) 
 
 /// Marks a descriptor close-on-exec.
 pub fn set_cloexec(fd: BorrowedFd) -> io::Result<()> {
-    fcntl_flag(
-        fd.as_raw_fd(),
-        libc::F_GETFD,
-        libc::F_SETFD,
-        libc::FD_CLOEXEC,
-    )
+    fcntl_flag(fd.as_raw_fd(), libc::F_GETFD, libc::F_SETFD, libc::FD_CLOEXEC)
 }
 
 /// Makes a descriptor non-blocking.
 pub fn set_nonblock(fd: BorrowedFd) -> io::Result<()> {
-    fcntl_flag(
-        fd.as_raw_fd(),
-        libc::F_GETFL,
-        libc::F_SETFL,
-        libc::O_NONBLOCK,
-    )
+    fcntl_flag(fd.as_raw_fd(), libc::F_GETFL, libc::F_SETFL, libc::O_NONBLOCK)
 }
 
 /// A pipe whose ends are close-on-exec and non-blocking (macOS has no `pipe2`).
@@ -142,11 +129,7 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 pub fn poll(fds: &[BorrowedFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
     let mut pfds: Vec<libc::pollfd> = fds
         .iter()
-        .map(|fd| libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
+        .map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 })
         .collect();
     // SAFETY: pfds is a valid array of pfds.len() pollfd structures.
     let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
@@ -220,10 +203,7 @@ pub fn lock_holder(fd: BorrowedFd) -> io::Result<Option<i32>> {
 pub fn close_inherited() {
     let mut open = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/dev/fd") {
-        open.extend(
-            dir.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse::<RawFd>().ok()),
-        );
+        open.extend(dir.flatten().filter_map(|e| e.file_name().to_str()?.parse::<RawFd>().ok()));
     }
     for fd in open.into_iter().filter(|&fd| fd >= 3) {
         // SAFETY: no Rust object of this process owns these inherited descriptors
@@ -269,10 +249,7 @@ unsafe fn errno() -> *mut libc::c_int {
 pub fn route_signals(fd: BorrowedFd, signals: &[libc::c_int]) -> io::Result<()> {
     SELF_PIPE.store(fd.as_raw_fd(), Ordering::Relaxed);
     for &sig in signals {
-        set_action(
-            sig,
-            on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
-        )?;
+        set_action(sig, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t)?;
     }
     set_action(libc::SIGPIPE, libc::SIG_IGN)
 }

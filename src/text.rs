@@ -29,10 +29,7 @@ pub fn has_control(s: &str) -> bool {
 /// Rows aligned under their headers, two spaces apart; cells are escaped.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let cells: Vec<Vec<String>> = std::iter::once(headers.iter().map(|h| h.to_string()).collect())
-        .chain(
-            rows.iter()
-                .map(|r| r.iter().map(|c| escape(c).into_owned()).collect()),
-        )
+        .chain(rows.iter().map(|r| r.iter().map(|c| escape(c).into_owned()).collect()))
         .collect();
     let mut widths = vec![0; headers.len()];
     for row in &cells {
@@ -94,10 +91,7 @@ mod tests {
     fn table_aligns_columns_by_characters() {
         let t = table(
             &["ID", "TITLE"],
-            &[
-                vec!["a".into(), "ü x".into()],
-                vec!["long".into(), "\x07".into()],
-            ],
+            &[vec!["a".into(), "ü x".into()], vec!["long".into(), "\x07".into()]],
         );
         assert_eq!(t, "ID    TITLE\na     ü x\nlong  \\x07\n");
     }

@@ -14,10 +14,7 @@ fn version_and_help_print_and_exit_zero() {
         &["daemon", "stop", "--help"],
         &["help", "daemon", "stop"],
     ] {
-        assert!(
-            env.ok(args).contains("bach daemon stop [--timeout SECS]"),
-            "{args:?}"
-        );
+        assert!(env.ok(args).contains("bach daemon stop [--timeout SECS]"), "{args:?}");
     }
     for args in [
         &["tasks", "add", "--help"][..],

@@ -52,11 +52,7 @@ impl Env {
         S: AsRef<OsStr>,
     {
         let mut c = Command::new(BIN);
-        let path = format!(
-            "{}:{}",
-            self.bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
+        let path = format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap_or_default());
         c.args(args)
             .env_clear()
             .env("PATH", path)
@@ -91,12 +87,7 @@ impl Env {
 
     /// Starts `bach ARGS` in the background; it is killed when the test ends.
     pub fn spawn(&mut self, args: &[&str]) -> u32 {
-        let child = self
-            .cmd(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = self.cmd(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         let pid = child.id();
         self.children.push(child);
         pid
@@ -104,11 +95,7 @@ impl Env {
 
     /// Waits for a child started with `spawn` and returns its exit code.
     pub fn wait_child(&mut self, pid: u32, limit: Duration) -> Option<i32> {
-        let i = self
-            .children
-            .iter()
-            .position(|c| c.id() == pid)
-            .expect("not our child");
+        let i = self.children.iter().position(|c| c.id() == pid).expect("not our child");
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Some(st) = self.children[i].try_wait().unwrap() {
@@ -131,10 +118,7 @@ impl Env {
 
     /// The key of an artifact in this home.
     pub fn key(&self, artifact: &str) -> String {
-        bach::store::key(
-            fs::canonicalize(&self.home).unwrap().to_str().unwrap(),
-            artifact,
-        )
+        bach::store::key(fs::canonicalize(&self.home).unwrap().to_str().unwrap(), artifact)
     }
 
     /// Pids of live (non-zombie) watcher processes of this test's artifacts.
@@ -220,8 +204,7 @@ pub fn read_kv(path: &Path) -> Vec<(String, String)> {
         .unwrap_or_default()
         .lines()
         .filter_map(|l| {
-            l.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            l.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         })
         .collect()
 }

@@ -17,10 +17,7 @@ pub fn dir(s: &Setup) -> PathBuf {
 
 /// The unit file.
 pub fn render(s: &Setup) -> String {
-    let mut env = format!(
-        "Environment={}\n",
-        quote(&format!("PATH={}", s.path), false)
-    );
+    let mut env = format!("Environment={}\n", quote(&format!("PATH={}", s.path), false));
     if let Some(home) = &s.bach_home {
         let line = quote(&format!("BACH_HOME={home}"), false);
         env.push_str(&format!("Environment={line}\n"));
@@ -68,14 +65,11 @@ pub fn quote(v: &str, command: bool) -> String {
 pub fn load(run: &Runner, s: &Setup) -> Result<String> {
     run.run(SYSTEMCTL, &["--user", "daemon-reload"])?.ok()?;
     run.stop_daemon(&s.home)?;
-    run.run(SYSTEMCTL, &["--user", "enable", "--now", FILE])?
-        .ok()?;
+    run.run(SYSTEMCTL, &["--user", "enable", "--now", FILE])?.ok()?;
     run.run(SYSTEMCTL, &["--user", "is-enabled", FILE])?.ok()?;
-    Ok(
-        "hint: to keep it running while you are logged out, and start it at boot: \
+    Ok("hint: to keep it running while you are logged out, and start it at boot: \
         loginctl enable-linger $USER"
-            .into(),
-    )
+        .into())
 }
 
 /// Disables and stops the unit, removes it and reloads systemd. Returns the
@@ -85,15 +79,9 @@ pub fn uninstall(run: &Runner, s: &Setup) -> Result<(PathBuf, bool)> {
     let present = unit.symlink_metadata().is_ok();
     // With nothing installed, a failing or missing systemctl changes nothing.
     let needed = |r: Result<()>| if present { r } else { Ok(()) };
-    needed(
-        run.run(SYSTEMCTL, &["--user", "disable", "--now", FILE])
-            .and_then(Ran::ok),
-    )?;
+    needed(run.run(SYSTEMCTL, &["--user", "disable", "--now", FILE]).and_then(Ran::ok))?;
     super::remove(&unit)?;
-    needed(
-        run.run(SYSTEMCTL, &["--user", "daemon-reload"])
-            .and_then(Ran::ok),
-    )?;
+    needed(run.run(SYSTEMCTL, &["--user", "daemon-reload"]).and_then(Ran::ok))?;
     Ok((unit, present))
 }
 
@@ -110,14 +98,8 @@ mod tests {
             unit.contains("\nExecStart=\"/opt/my 100%% $$bin/\\\"b\\\"\\\\bach\" daemon run\n"),
             "{unit}"
         );
-        assert!(
-            unit.contains("\nEnvironment=\"PATH=/usr/bin:/x 50%%/$p\"\n"),
-            "{unit}"
-        );
-        assert!(
-            unit.contains("\nEnvironment=\"BACH_HOME=/h/.bach\"\n"),
-            "{unit}"
-        );
+        assert!(unit.contains("\nEnvironment=\"PATH=/usr/bin:/x 50%%/$p\"\n"), "{unit}");
+        assert!(unit.contains("\nEnvironment=\"BACH_HOME=/h/.bach\"\n"), "{unit}");
         for line in [
             "Restart=on-failure",
             "RestartSec=10",
