@@ -68,24 +68,25 @@ fn probe(path: &Path) -> Result<Option<i32>> {
     lock::holder(path).map_err(|e| Error::io("probe the lock", path, &e))
 }
 
-/// Whether a command line as `ps` prints it is the daemon's: `bach daemon
-/// run`, its program `bach` or a path ending in `/bach`. The program is the
-/// first word, as for watchers: `python3 /x/bach daemon run` is not bach.
-pub fn is_daemon_command(command: &str) -> bool {
-    let words: Vec<&str> = command.split_whitespace().collect();
-    match words[..] {
-        [prog, "daemon", "run"] => prog == "bach" || prog.ends_with("/bach"),
-        _ => false,
-    }
+/// Whether a command line as `ps` prints it is the daemon's, `PROGRAM daemon
+/// run`: PROGRAM is `bach` or a path ending in `/bach` without blanks (so
+/// `python3 /x/bach daemon run` is not bach), or exactly `own`, the path of
+/// this bach, which may hold spaces (`/Users/a/My Tools/bach`).
+pub fn is_daemon_command(command: &str, own: &str) -> bool {
+    let Some(prog) = command.trim_end().strip_suffix(" daemon run") else {
+        return false;
+    };
+    let named = prog == "bach" || prog.ends_with("/bach");
+    named && (!prog.contains(char::is_whitespace) || prog == own)
 }
 
 /// Whether `stop` may signal `pid`, the holder of `daemon.lock`: greater
 /// than 1 (never everyone, our own group or init), and shown by `ps` with
 /// this uid, not a zombie, running `bach daemon run`.
-pub fn may_signal_daemon(pid: i32, procs: &[Proc], uid: u32) -> bool {
+pub fn may_signal_daemon(pid: i32, procs: &[Proc], uid: u32, own: &str) -> bool {
     pid > 1
         && ps::find(procs, pid)
-            .is_some_and(|p| p.uid == uid && !p.zombie && is_daemon_command(&p.command))
+            .is_some_and(|p| p.uid == uid && !p.zombie && is_daemon_command(&p.command, own))
 }
 
 /// Stops the daemon of `home`: SIGTERM to the lock holder when `ps` shows it
@@ -98,7 +99,8 @@ pub fn stop_daemon(home: &Path, timeout: Duration) -> Result<StopOutcome> {
     };
     let procs = procs::snapshot(PS_TIMEOUT)
         .map_err(|e| Error::fail(format!("cannot tell whether pid {pid} is the daemon: {e}")))?;
-    if !may_signal_daemon(pid, &procs, sys::getuid()) {
+    let own = std::env::current_exe().ok().and_then(|p| p.to_str().map(String::from));
+    if !may_signal_daemon(pid, &procs, sys::getuid(), own.as_deref().unwrap_or("")) {
         return Err(Error::fail(format!(
             "{} is held by pid {pid}, which ps does not show as this user's \
              'bach daemon run'; not signalling it",
@@ -270,11 +272,20 @@ mod tests {
 
     #[test]
     fn only_bach_daemon_run_is_the_daemon() {
-        for ok in ["bach daemon run", "/usr/local/bin/bach daemon run", "./bach daemon run "] {
-            assert!(is_daemon_command(ok), "{ok}");
+        let own = "/Users/a/My Tools/bach";
+        for ok in [
+            "bach daemon run",
+            "/usr/local/bin/bach daemon run",
+            "./bach daemon run ",
+            "/Users/a/My Tools/bach daemon run",
+        ] {
+            assert!(is_daemon_command(ok, own), "{ok}");
         }
         for not in [
             "python3 /x/bach daemon run",
+            "/usr/bin/python3 /x/bach daemon run",
+            "/Users/b/My Tools/bach daemon run",
+            "/x/bach  daemon run",
             "/x/bach daemon run --now",
             "/x/notbach daemon run",
             "/x/bach daemon status",
@@ -282,7 +293,7 @@ mod tests {
             "sleep 30",
             "",
         ] {
-            assert!(!is_daemon_command(not), "{not}");
+            assert!(!is_daemon_command(not, own), "{not}");
         }
     }
 
@@ -300,9 +311,9 @@ mod tests {
             proc(44, uid, false, "python3 /x/bach daemon run"),
         ];
         for pid in [-1, 0, 1, i32::MIN, 41, 42, 43, 44, 45] {
-            assert!(!may_signal_daemon(pid, &table, uid), "pid {pid}");
+            assert!(!may_signal_daemon(pid, &table, uid, "/x/bach"), "pid {pid}");
         }
-        assert!(may_signal_daemon(40, &table, uid));
+        assert!(may_signal_daemon(40, &table, uid, "/x/bach"));
     }
 
     fn tail_of(text: &[u8], n: usize) -> Vec<String> {
