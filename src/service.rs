@@ -6,8 +6,7 @@
 //! Invariants: `--dry-run` prints the file and the commands and changes
 //! nothing (no file, no folder, no command, no signal); every failure of an
 //! install prints the manual fallback and exits 1 naming the failing
-//! command; a service manager's command never waits on our stdin and is
-//! killed if it runs longer than 30 s.
+//! command.
 
 mod launchd;
 mod systemd;
@@ -16,12 +15,8 @@ use crate::cli::Service;
 use crate::error::{reason, Error, Result};
 use crate::{files, lifecycle, sys, text};
 use std::borrow::Cow;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek};
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The service manager of this platform.
@@ -30,8 +25,6 @@ pub const DEFAULT: Service = match cfg!(target_vendor = "apple") {
     false => Service::Systemd,
 };
 
-/// How long one command of a service manager may run.
-const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a daemon of the new service gets to take `daemon.lock`.
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an already running daemon gets to stop before an install.
@@ -227,62 +220,40 @@ pub struct Ran {
 }
 
 impl Ran {
-    /// Ok when it exited 0; else an error naming it, its status and its first words.
+    /// Ok when it exited 0, else "'COMMAND' exited N: its first line of output".
     pub fn ok(self) -> Result<()> {
-        match self.code {
-            0 => Ok(()),
-            _ => Err(self.failure()),
+        if self.code == 0 {
+            return Ok(());
         }
-    }
-
-    /// The error "'COMMAND' exited N: OUTPUT".
-    pub fn failure(&self) -> Error {
-        let out = self.output.split_whitespace().collect::<Vec<_>>().join(" ");
-        let out = match out.char_indices().nth(200) {
-            Some((i, _)) => format!(": {}...", &out[..i]),
-            None if out.is_empty() => out,
-            None => format!(": {out}"),
-        };
-        let out = text::escape(&out);
-        Error::fail(format!("'{}' exited {}{out}", self.line, self.code))
+        let first = self.output.lines().map(str::trim).find(|l| !l.is_empty());
+        let said = first.map(|l| format!(": {}", text::escape(l))).unwrap_or_default();
+        Err(Error::fail(format!("'{}' exited {}{said}", self.line, self.code)))
     }
 }
 
 impl Runner {
-    /// Runs `tool args` (found on PATH) to its exit, whatever its status.
+    /// Runs `tool args` (found on PATH) to its exit, whatever its status,
+    /// with stdin from /dev/null so that it never waits for us.
     pub fn run(&self, tool: &str, args: &[&str]) -> Result<Ran> {
-        let line = std::iter::once(tool)
-            .chain(args.iter().copied())
-            .map(sh_quote)
-            .collect::<Vec<_>>()
-            .join(" ");
+        let words: Vec<_> =
+            std::iter::once(tool).chain(args.iter().copied()).map(sh_quote).collect();
+        let line = words.join(" ");
         if self.dry {
             println!("{line}");
             return Ok(Ran { line, code: 0, output: String::new() });
         }
-        let fail = |why: String| Error::fail(format!("cannot run '{line}': {why}"));
-        let mut capture = capture_file().ok();
-        let mut cmd = Command::new(tool);
-        cmd.args(args).stdin(Stdio::null());
-        match capture.as_ref().map(|f| Ok::<_, std::io::Error>((f.try_clone()?, f.try_clone()?))) {
-            Some(Ok((out, err))) => cmd.stdout(out).stderr(err),
-            _ => cmd.stdout(Stdio::null()).stderr(Stdio::null()),
-        };
-        let child = cmd.spawn().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => fail(format!("{tool} is not on PATH")),
-            _ => fail(reason(&e)),
+        let out = Command::new(tool).args(args).stdin(Stdio::null()).output().map_err(|e| {
+            let why = match e.kind() {
+                std::io::ErrorKind::NotFound => format!("{tool} is not on PATH"),
+                _ => reason(&e),
+            };
+            Error::fail(format!("cannot run '{line}': {why}"))
         })?;
-        let status = wait(child).map_err(|e| fail(reason(&e)))?;
-        let status = status.ok_or_else(|| fail(format!("no exit within {TOOL_TIMEOUT:?}")))?;
-        let mut output = String::new();
-        if let Some(f) = capture.as_mut() {
-            let _ = f.rewind();
-            let _ = f.take(64 * 1024).read_to_string(&mut output);
-        }
-        match (status.code(), status.signal()) {
-            (Some(code), _) => Ok(Ran { line, code, output }),
-            (_, sig) => Err(fail(format!("killed by signal {}", sig.unwrap_or(0)))),
-        }
+        let Some(code) = out.status.code() else {
+            return Err(Error::fail(format!("'{line}' was killed by a signal")));
+        };
+        let output = String::from_utf8_lossy(&[out.stderr, out.stdout].concat()).into_owned();
+        Ok(Ran { line, code, output })
     }
 
     /// Says what happens between commands; in a dry run as a `#` comment.
@@ -300,38 +271,6 @@ impl Runner {
             stop_daemon(Path::new(home))?;
         }
         Ok(())
-    }
-}
-
-/// A file for a command's output, already unlinked. A file and not a pipe:
-/// a child the command leaves running cannot keep us waiting for its end.
-fn capture_file() -> std::io::Result<File> {
-    let path = std::env::temp_dir().join(format!(".bach-out-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)?;
-    std::fs::remove_file(&path)?;
-    Ok(file)
-}
-
-/// Waits for `child`, killing it at the deadline (`Ok(None)` then).
-fn wait(mut child: Child) -> std::io::Result<Option<ExitStatus>> {
-    let deadline = Instant::now() + TOOL_TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
-        }
-        if Instant::now() >= deadline {
-            child.kill()?;
-            child.wait()?;
-            return Ok(None);
-        }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
