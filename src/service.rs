@@ -80,7 +80,10 @@ fn install_as(service: Service, s: &Setup, run: &Runner) -> Result<u8> {
         return Ok(0);
     }
     let pid = wait_for_daemon(s, service)?;
-    println!("installed {}; daemon pid {pid}\n{said}", file.display());
+    println!("installed {}; daemon pid {pid}", file.display());
+    if !said.is_empty() {
+        println!("{said}");
+    }
     Ok(0)
 }
 

@@ -197,7 +197,7 @@ fn launchd_fresh_install_runs_the_exact_commands_and_starts_a_daemon() {
     want.push(format!("print {gui}/com.bach.daemon"));
     assert_eq!(t.log("launchctl"), want);
     let pid = t.holder().expect("a daemon holds daemon.lock");
-    assert!(out.contains(&format!("daemon pid {pid}")), "{out}");
+    assert_eq!(out, format!("installed {}; daemon pid {pid}\n", t.plist().display()));
     assert!(t.env.home.join("logs").is_dir());
     assert_eq!(mode(&t.plist()), 0o644);
 }
@@ -444,9 +444,11 @@ fn dry_run_prints_the_file_and_the_commands_and_changes_nothing() {
 }
 
 #[test]
-fn dry_run_creates_no_home() {
+fn dry_run_creates_no_home_and_defaults_to_the_platforms_manager() {
     let t = Svc::new("dry-home");
-    t.ok(&["daemon", "install", "--dry-run", "--service", "systemd"]);
+    let out = t.ok(&["daemon", "install", "--dry-run"]);
+    let tool = if cfg!(target_vendor = "apple") { "\nlaunchctl " } else { "\nsystemctl " };
+    assert!(out.contains(tool), "{out}");
     assert!(!t.env.home.exists() && !t.env.user_home.join(".config").exists());
 }
 
