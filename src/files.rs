@@ -121,20 +121,10 @@ pub fn create_new(dir: &Path, name: &str, contents: &[u8]) -> Result<bool> {
 /// Reads a regular file of at most `max` bytes as UTF-8 without following a
 /// symlink or blocking on a FIFO. `Ok(None)` when it does not exist.
 pub fn read_small(path: &Path, max: u64) -> io::Result<Option<String>> {
-    let file =
-        OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path);
-    let mut file: File = match file {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(invalid("is a symbolic link"))
-        }
-        Err(e) => return Err(e),
+    let Some(mut file) = open_regular(path)? else {
+        return Ok(None);
     };
     let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(invalid("is not a regular file"));
-    }
     if meta.len() > max {
         return Err(invalid(&format!("is larger than {max} bytes")));
     }
@@ -144,6 +134,25 @@ pub fn read_small(path: &Path, max: u64) -> io::Result<Option<String>> {
         _ => e,
     })?;
     Ok(Some(text))
+}
+
+/// Opens a regular file for reading without following a symlink or blocking
+/// on a FIFO. `Ok(None)` when it does not exist.
+pub fn open_regular(path: &Path) -> io::Result<Option<File>> {
+    let file =
+        OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path);
+    let file = match file {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(invalid("is a symbolic link"))
+        }
+        Err(e) => return Err(e),
+    };
+    match file.metadata()?.is_file() {
+        true => Ok(Some(file)),
+        false => Err(invalid("is not a regular file")),
+    }
 }
 
 fn invalid(what: &str) -> io::Error {

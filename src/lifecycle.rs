@@ -9,9 +9,8 @@
 use crate::error::{Error, Result};
 use crate::ps::{self, Proc};
 use crate::{files, lock, procs, spawn, sys, text};
-use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -204,7 +203,7 @@ pub fn logs(lines: usize) -> Result<u8> {
 /// backwards in fixed chunks so that memory holds only those lines, never
 /// the whole log. `Ok(None)` when the file does not exist.
 fn tail(path: &Path, n: usize) -> io::Result<Option<Vec<Vec<u8>>>> {
-    let Some(file) = open_regular(path)? else {
+    let Some(file) = files::open_regular(path)? else {
         return Ok(None);
     };
     let len = file.metadata()?.len();
@@ -231,20 +230,6 @@ fn tail(path: &Path, n: usize) -> io::Result<Option<Vec<Vec<u8>>>> {
     }
     let mut lines: Vec<Vec<u8>> = buf.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
     Ok(Some(lines.split_off(lines.len().saturating_sub(n))))
-}
-
-/// Opens a regular file without following a symlink or blocking on a FIFO.
-fn open_regular(path: &Path) -> io::Result<Option<File>> {
-    let file =
-        OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path);
-    let file = match file {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        other => other?,
-    };
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "is not a regular file"));
-    }
-    Ok(Some(file))
 }
 
 #[cfg(test)]
