@@ -1,6 +1,7 @@
 //! launchd: a LaunchAgent plist and the `launchctl` sequence that loads it
 //! in the GUI domain, or, when there is no GUI session (as over SSH), in the
-//! user domain, where it lasts until reboot.
+//! user domain, where it lasts until reboot. Invariant: the job is loaded in
+//! one domain at most, since both are booted out before it is loaded.
 
 use super::{Ran, Runner, Setup};
 use crate::error::{Error, Result};
