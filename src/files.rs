@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -18,13 +18,7 @@ pub const RECORD_MAX: u64 = 64 * 1024;
 /// Finds the home: `BACH_HOME`, else `$HOME/.bach`; creates it (0700) and
 /// resolves it once with `realpath`.
 pub fn home() -> Result<PathBuf> {
-    let var = |k| std::env::var_os(k).filter(|v| !v.is_empty());
-    let path = match (var("BACH_HOME"), var("HOME")) {
-        (Some(h), _) => PathBuf::from(h),
-        (None, Some(h)) => PathBuf::from(h).join(".bach"),
-        (None, None) => return Err(Error::fail("neither BACH_HOME nor HOME is set")),
-    };
-    let path = if path.is_absolute() { path } else { cwd()?.join(path) };
+    let path = home_path()?;
     ensure_dir(&path)?;
     let real = fs::canonicalize(&path).map_err(|e| Error::io("resolve", &path, &e))?;
     match real.to_str() {
@@ -33,6 +27,22 @@ pub fn home() -> Result<PathBuf> {
             "home {} must be UTF-8 without control characters",
             crate::text::escape(&real.to_string_lossy())
         ))),
+    }
+}
+
+/// Where the home is, made absolute but neither created nor resolved (for
+/// `install --dry-run`, which must change nothing).
+pub fn home_path() -> Result<PathBuf> {
+    let var = |k| std::env::var_os(k).filter(|v| !v.is_empty());
+    let path = match (var("BACH_HOME"), var("HOME")) {
+        (Some(h), _) => PathBuf::from(h),
+        (None, Some(h)) => PathBuf::from(h).join(".bach"),
+        (None, None) => return Err(Error::fail("neither BACH_HOME nor HOME is set")),
+    };
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Ok(cwd()?.join(path))
     }
 }
 
@@ -58,8 +68,10 @@ fn temp_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
-fn write_temp(tmp: &Path, contents: &[u8], sync: bool) -> io::Result<()> {
+fn write_temp(tmp: &Path, contents: &[u8], sync: bool, mode: u32) -> io::Result<()> {
     let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(tmp)?;
+    // Set explicitly: the mode given at creation is narrowed by the umask.
+    f.set_permissions(fs::Permissions::from_mode(mode))?;
     f.write_all(contents)?;
     if sync {
         f.sync_all()?;
@@ -70,9 +82,21 @@ fn write_temp(tmp: &Path, contents: &[u8], sync: bool) -> io::Result<()> {
 /// Replaces `dir/name` atomically; `sync` flushes the data to disk first
 /// (records and config; status files are rebuilt from observation).
 pub fn write_atomic(dir: &Path, name: &str, contents: &[u8], sync: bool) -> Result<()> {
+    write_atomic_mode(dir, name, contents, sync, 0o600)
+}
+
+/// `write_atomic` with another mode than 0600 (a service file that the
+/// service manager reads: 0644).
+pub fn write_atomic_mode(
+    dir: &Path,
+    name: &str,
+    contents: &[u8],
+    sync: bool,
+    mode: u32,
+) -> Result<()> {
     let tmp = temp_path(dir, name);
     let path = dir.join(name);
-    let result = write_temp(&tmp, contents, sync).and_then(|()| fs::rename(&tmp, &path));
+    let result = write_temp(&tmp, contents, sync, mode).and_then(|()| fs::rename(&tmp, &path));
     result.map_err(|e| {
         let _ = fs::remove_file(&tmp);
         Error::io("write", &path, &e)
@@ -85,7 +109,7 @@ pub fn create_new(dir: &Path, name: &str, contents: &[u8]) -> Result<bool> {
     ensure_dir(dir)?;
     let tmp = temp_path(dir, name);
     let path = dir.join(name);
-    let result = write_temp(&tmp, contents, true).and_then(|()| fs::hard_link(&tmp, &path));
+    let result = write_temp(&tmp, contents, true, 0o600).and_then(|()| fs::hard_link(&tmp, &path));
     let _ = fs::remove_file(&tmp);
     match result {
         Ok(()) => Ok(true),
@@ -97,20 +121,10 @@ pub fn create_new(dir: &Path, name: &str, contents: &[u8]) -> Result<bool> {
 /// Reads a regular file of at most `max` bytes as UTF-8 without following a
 /// symlink or blocking on a FIFO. `Ok(None)` when it does not exist.
 pub fn read_small(path: &Path, max: u64) -> io::Result<Option<String>> {
-    let file =
-        OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path);
-    let mut file: File = match file {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(invalid("is a symbolic link"))
-        }
-        Err(e) => return Err(e),
+    let Some(mut file) = open_regular(path)? else {
+        return Ok(None);
     };
     let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(invalid("is not a regular file"));
-    }
     if meta.len() > max {
         return Err(invalid(&format!("is larger than {max} bytes")));
     }
@@ -120,6 +134,25 @@ pub fn read_small(path: &Path, max: u64) -> io::Result<Option<String>> {
         _ => e,
     })?;
     Ok(Some(text))
+}
+
+/// Opens a regular file for reading without following a symlink or blocking
+/// on a FIFO. `Ok(None)` when it does not exist.
+pub fn open_regular(path: &Path) -> io::Result<Option<File>> {
+    let file =
+        OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path);
+    let file = match file {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(invalid("is a symbolic link"))
+        }
+        Err(e) => return Err(e),
+    };
+    match file.metadata()?.is_file() {
+        true => Ok(Some(file)),
+        false => Err(invalid("is not a regular file")),
+    }
 }
 
 fn invalid(what: &str) -> io::Error {

@@ -1,13 +1,318 @@
-//! Installing the daemon under launchd or systemd (placeholder until it lands).
+//! `daemon install` and `daemon uninstall`: the daemon as a launchd agent or
+//! a systemd user unit. `--service` picks either on any OS (the default is
+//! the platform's own); the files and command sequences live in `launchd`
+//! and `systemd`, the flow they share lives here.
+//!
+//! Invariants: `--dry-run` prints the file and the commands and changes
+//! nothing (no file, no folder, no command, no signal); every failure of an
+//! install prints the manual fallback and exits 1 naming the failing
+//! command.
+
+mod launchd;
+mod systemd;
+
 use crate::cli::Service;
-use crate::error::{Error, Result};
+use crate::error::{reason, Error, Result};
+use crate::{files, lifecycle, sys, text};
+use std::borrow::Cow;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The service manager of this platform.
+pub const DEFAULT: Service = match cfg!(target_vendor = "apple") {
+    true => Service::Launchd,
+    false => Service::Systemd,
+};
+
+/// How long a daemon of the new service gets to take `daemon.lock`.
+const START_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an already running daemon gets to stop before an install.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a service file is made of.
+pub struct Setup {
+    /// The absolute path of this bach.
+    pub exe: String,
+    /// The home, resolved (in a dry run, as it would be).
+    pub home: String,
+    /// `PATH` now, which the service gets (launchd's default lacks most).
+    pub path: String,
+    /// `Some(home)` when `BACH_HOME` is set, so the service uses that home.
+    pub bach_home: Option<String>,
+    /// The user's own home folder (`HOME`).
+    pub user_home: String,
+    /// Our uid, for launchd's domains.
+    pub uid: u32,
+}
 
 /// `bach daemon install`
-pub fn install(_dry_run: bool, _service: Option<Service>) -> Result<u8> {
-    Err(Error::fail("not implemented yet: daemon install"))
+pub fn install(dry_run: bool, service: Option<Service>) -> Result<u8> {
+    let s = setup(dry_run).inspect_err(|_| eprint!("{}", fallback(None)))?;
+    let result = install_as(service.unwrap_or(DEFAULT), &s, &Runner { dry: dry_run });
+    if result.is_err() {
+        eprint!("{}", fallback(Some(&s)));
+    }
+    result
+}
+
+fn install_as(service: Service, s: &Setup, run: &Runner) -> Result<u8> {
+    let (dir, name, contents) = match service {
+        Service::Launchd => (launchd::dir(s), launchd::FILE, launchd::render(s)?),
+        Service::Systemd => (systemd::dir(s), systemd::FILE, systemd::render(s)),
+    };
+    let file = dir.join(name);
+    if run.dry {
+        println!("# {} (mode 0644):\n{contents}# commands:", file.display());
+    } else {
+        files::ensure_dir(&Path::new(&s.home).join("logs"))?;
+        files::ensure_dir(&dir)?;
+        files::write_atomic_mode(&dir, name, contents.as_bytes(), true, 0o644)?;
+    }
+    let said = match service {
+        Service::Launchd => launchd::load(run, s, &file)?,
+        Service::Systemd => systemd::load(run, s)?,
+    };
+    if run.dry {
+        return Ok(0);
+    }
+    let pid = wait_for_daemon(s, service)?;
+    println!("installed {}; daemon pid {pid}", file.display());
+    if !said.is_empty() {
+        println!("{said}");
+    }
+    Ok(0)
 }
 
 /// `bach daemon uninstall`
-pub fn uninstall(_service: Option<Service>, _watchers: bool) -> Result<u8> {
-    Err(Error::fail("not implemented yet: daemon uninstall"))
+pub fn uninstall(service: Option<Service>, watchers: bool) -> Result<u8> {
+    let s = setup(false)?;
+    let run = Runner { dry: false };
+    let (file, present) = match service.unwrap_or(DEFAULT) {
+        Service::Launchd => launchd::uninstall(&run, &s)?,
+        Service::Systemd => systemd::uninstall(&run, &s)?,
+    };
+    match present {
+        true => println!("uninstalled {}", file.display()),
+        false => println!("not installed ({} does not exist)", file.display()),
+    }
+    let home = Path::new(&s.home);
+    if watchers {
+        // A daemon still running would start the watchers again.
+        if let lifecycle::StopOutcome::Stopped(pid) = stop_daemon(home)? {
+            println!("stopped the daemon started by hand (pid {pid})");
+        }
+        let n = lifecycle::retire_watchers(home)?;
+        println!("stopped {n} watcher{}", if n == 1 { "" } else { "s" });
+    } else if let Some(pid) = lifecycle::daemon_pid(home) {
+        println!(
+            "note: a daemon started by hand still runs (pid {pid}); bach daemon stop stops it"
+        );
+    }
+    Ok(0)
+}
+
+/// Gathers what the service files need. A dry run neither creates nor
+/// resolves the home (it must change nothing).
+fn setup(dry: bool) -> Result<Setup> {
+    let home = match dry {
+        true => files::home_path().map(|p| std::fs::canonicalize(&p).unwrap_or(p))?,
+        false => files::home()?,
+    };
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::fail(format!("cannot find the path of bach: {}", reason(&e))))?;
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let user_home = var("HOME").ok_or_else(|| Error::fail("HOME is not set"))?;
+    let path = var("PATH").unwrap_or_else(|| "/usr/bin:/bin:/usr/sbin:/sbin".into());
+    let home = plain("the home", home.as_os_str())?;
+    Ok(Setup {
+        exe: plain("the path of bach", exe.as_os_str())?,
+        bach_home: var("BACH_HOME").map(|_| home.clone()),
+        home,
+        path: plain("PATH", &path)?,
+        user_home: plain("HOME", &user_home)?,
+        uid: sys::getuid(),
+    })
+}
+
+/// A value for a service file: UTF-8 without control characters, which
+/// neither a plist nor a unit file can carry as they are.
+fn plain(what: &str, v: &std::ffi::OsStr) -> Result<String> {
+    match v.to_str() {
+        Some(s) if !text::has_control(s) => Ok(s.to_string()),
+        _ => Err(Error::fail(format!(
+            "{what} ({}) must be UTF-8 without control characters",
+            text::escape(&v.to_string_lossy())
+        ))),
+    }
+}
+
+/// Stops a daemon that runs already (by hand, or the old service's).
+fn stop_daemon(home: &Path) -> Result<lifecycle::StopOutcome> {
+    match lifecycle::stop_daemon(home, STOP_TIMEOUT)? {
+        lifecycle::StopOutcome::TimedOut(pid) => Err(Error::fail(format!(
+            "the running daemon (pid {pid}) did not stop within {}s; \
+             stop it (kill -KILL {pid}) and install again",
+            STOP_TIMEOUT.as_secs()
+        ))),
+        done => Ok(done),
+    }
+}
+
+/// Waits until a daemon holds `daemon.lock`: the service really runs.
+fn wait_for_daemon(s: &Setup, service: Service) -> Result<i32> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(pid) = lifecycle::daemon_pid(Path::new(&s.home)) {
+            return Ok(pid);
+        }
+        if Instant::now() >= deadline {
+            let see = match service {
+                Service::Launchd => format!("{}/logs/launchd.err", s.home),
+                Service::Systemd => "journalctl --user -u bach-daemon.service".into(),
+            };
+            return Err(Error::fail(format!(
+                "the service is loaded but no daemon holds {}/daemon.lock after {}s (see {see})",
+                s.home,
+                START_TIMEOUT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What to do by hand when the service cannot be installed.
+fn fallback(s: Option<&Setup>) -> String {
+    let exe = s.map_or("bach".into(), |s| sh_quote(&s.exe));
+    let env = match s.and_then(|s| s.bach_home.as_deref()) {
+        Some(h) => format!("BACH_HOME={} ", sh_quote(h)),
+        None => String::new(),
+    };
+    format!(
+        "bach: run the daemon yourself instead, in the foreground:\n  \
+         {env}{exe} daemon run\n\
+         bach: or in the background, to keep it running after you log out:\n  \
+         {env}nohup {exe} daemon run >/dev/null 2>&1 &\n"
+    )
+}
+
+/// `s` as one shell word, quoted only when it needs to be.
+pub fn sh_quote(s: &str) -> Cow<'_, str> {
+    let safe = |b: u8| b.is_ascii_alphanumeric() || b"/._-+=:,@%".contains(&b);
+    match !s.is_empty() && s.bytes().all(safe) {
+        true => Cow::Borrowed(s),
+        false => Cow::Owned(format!("'{}'", s.replace('\'', r"'\''"))),
+    }
+}
+
+/// Runs the service manager's commands; in a dry run only prints them, as
+/// if each exited 0.
+pub struct Runner {
+    dry: bool,
+}
+
+/// A command that ran to its exit.
+pub struct Ran {
+    line: String,
+    /// Its exit status.
+    pub code: i32,
+    output: String,
+}
+
+impl Ran {
+    /// Ok when it exited 0, else "'COMMAND' exited N: its first line of output".
+    pub fn ok(self) -> Result<()> {
+        if self.code == 0 {
+            return Ok(());
+        }
+        let first = self.output.lines().map(str::trim).find(|l| !l.is_empty());
+        let said = first.map(|l| format!(": {}", text::escape(l))).unwrap_or_default();
+        Err(Error::fail(format!("'{}' exited {}{said}", self.line, self.code)))
+    }
+}
+
+impl Runner {
+    /// Runs `tool args` (found on PATH) to its exit, whatever its status,
+    /// with stdin from /dev/null so that it never waits for us.
+    pub fn run(&self, tool: &str, args: &[&str]) -> Result<Ran> {
+        let words: Vec<_> =
+            std::iter::once(tool).chain(args.iter().copied()).map(sh_quote).collect();
+        let line = words.join(" ");
+        if self.dry {
+            println!("{line}");
+            return Ok(Ran { line, code: 0, output: String::new() });
+        }
+        let out = Command::new(tool).args(args).stdin(Stdio::null()).output().map_err(|e| {
+            let why = match e.kind() {
+                std::io::ErrorKind::NotFound => format!("{tool} is not on PATH"),
+                _ => reason(&e),
+            };
+            Error::fail(format!("cannot run '{line}': {why}"))
+        })?;
+        let Some(code) = out.status.code() else {
+            return Err(Error::fail(format!("'{line}' was killed by a signal")));
+        };
+        let output = String::from_utf8_lossy(&[out.stderr, out.stdout].concat()).into_owned();
+        Ok(Ran { line, code, output })
+    }
+
+    /// Says what happens between commands; in a dry run as a `#` comment.
+    pub fn note(&self, what: &str) {
+        if self.dry {
+            println!("# {what}");
+        }
+    }
+
+    /// Stops a daemon that runs already, between unloading and loading: a
+    /// hand-started one would keep the service's instance from starting.
+    pub fn stop_daemon(&self, home: &str) -> Result<()> {
+        self.note(&format!("stop the daemon holding {home}/daemon.lock, if one runs"));
+        if !self.dry {
+            stop_daemon(Path::new(home))?;
+        }
+        Ok(())
+    }
+}
+
+/// Removes a service file; `Ok(false)` when there was none.
+fn remove(file: &Path) -> Result<bool> {
+    match std::fs::remove_file(file) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io("remove", file, &e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn setup(exe: &str, bach_home: bool) -> Setup {
+        Setup {
+            exe: exe.into(),
+            home: "/h/.bach".into(),
+            path: "/usr/bin:/bin".into(),
+            bach_home: bach_home.then(|| "/h/.bach".into()),
+            user_home: "/h".into(),
+            uid: 501,
+        }
+    }
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(sh_quote("/usr/bin/bach"), "/usr/bin/bach");
+        assert_eq!(sh_quote("/a b/it's"), r"'/a b/it'\''s'");
+        assert_eq!(sh_quote(""), "''");
+    }
+
+    #[test]
+    fn fallback_names_the_absolute_path_and_the_home() {
+        let s = setup("/opt/my bin/bach", true);
+        let text = fallback(Some(&s));
+        assert!(text.contains("\n  BACH_HOME=/h/.bach '/opt/my bin/bach' daemon run\n"));
+        assert!(text.contains(
+            "\n  BACH_HOME=/h/.bach nohup '/opt/my bin/bach' daemon run >/dev/null 2>&1 &\n"
+        ));
+        assert!(fallback(None).contains("\n  bach daemon run\n"));
+    }
 }
