@@ -37,12 +37,12 @@ pub struct Mark {
 impl Mark {
     /// Nothing counted yet in file `dev`/`ino` (no file has inode 0).
     pub fn start(dev: u64, ino: u64) -> Mark {
-        let check = FNV_BASIS;
+        let (offset, lines, check) = (0, 0, FNV_BASIS);
         Mark {
             dev,
             ino,
-            offset: 0,
-            lines: 0,
+            offset,
+            lines,
             check,
         }
     }

@@ -26,10 +26,10 @@ const HEAD_BYTES: usize = VERDICT_CHARS * 4;
 pub struct Judge {
     child: Child,
     out: Option<ChildStdout>,
-    pub deadline: Instant,
+    /// When it is to be killed; `None` once it was (it timed out).
+    pub deadline: Option<Instant>,
     /// The start of its output.
     head: Vec<u8>,
-    timed_out: bool,
     reaped: bool,
 }
 
@@ -73,9 +73,8 @@ impl Judge {
         let judge = Judge {
             child,
             out,
-            deadline: Instant::now() + timeout,
+            deadline: Some(Instant::now() + timeout),
             head: Vec::new(),
-            timed_out: false,
             reaped: false,
         };
         if let Some(out) = &judge.out {
@@ -113,11 +112,17 @@ impl Judge {
     /// it and returns its verdict and how it ended (`exit N`, `signal N`,
     /// `timeout`).
     pub fn check(&mut self, now: Instant) -> Option<(Option<String>, String)> {
-        if !self.timed_out && now >= self.deadline {
-            self.timed_out = true;
+        if self.deadline.is_some_and(|d| now >= d) {
+            self.deadline = None;
             self.kill();
         }
-        let status = self.child.try_wait().ok()??;
+        let exit = match self.child.try_wait() {
+            Ok(None) => return None,
+            Ok(Some(_)) if self.deadline.is_none() => "timeout".into(),
+            Ok(Some(status)) => sys::describe_status(status.into_raw()),
+            // Not ours to wait for any more (nobody else reaps it): gone.
+            Err(e) => format!("unknown: {}", crate::error::reason(&e)),
+        };
         self.reaped = true;
         // What the leader left running goes with it. Its pid cannot have been
         // reused as a group id while members of the group remain.
@@ -125,10 +130,6 @@ impl Judge {
         if self.out.is_some() {
             self.read();
         }
-        let exit = match self.timed_out {
-            true => "timeout".into(),
-            false => sys::describe_status(status.into_raw()),
-        };
         Some((verdict(&self.head), exit))
     }
 

@@ -309,8 +309,8 @@ impl Watcher {
         if self.published.as_ref() != Some(&self.status(now)) {
             t = t.min(PUBLISH_EVERY.saturating_sub(self.published_at.elapsed()));
         }
-        if let Some(j) = &self.judge {
-            t = t.min(j.deadline.saturating_duration_since(Instant::now()));
+        if let Some(deadline) = self.judge.as_ref().and_then(|j| j.deadline) {
+            t = t.min(deadline.saturating_duration_since(Instant::now()));
         }
         t
     }
