@@ -212,24 +212,59 @@ fn unreadable_artifact_is_reported_and_the_watcher_lives() {
     let s = wait_status(&env, &a, pid, "one line", |s| s.lines == 1);
     assert_eq!(s.error, None);
     assert_eq!(holder(&env, &a), Some(pid));
+    // Names the kernel refuses are unreadable too, with its reason.
+    let looped = env.artifact("loop");
+    std::os::unix::fs::symlink(&looped, &looped).unwrap();
+    for (artifact, why) in [
+        (looped, "too many levels of symbolic links"),
+        (env.artifact(&"n".repeat(300)), "file name too long"),
+    ] {
+        let pid = start_watcher(&mut env, &artifact);
+        let want = format!("cannot open the artifact: {why}");
+        wait_status(&env, &artifact, pid, &want, |s| {
+            s.state == "unreadable" && s.error.as_deref() == Some(&want)
+        });
+    }
+}
+
+#[test]
+fn lock_that_cannot_be_taken_exits_one_and_says_why() {
+    let env = quick_env("lockdir", "");
+    let a = env.artifact("s.jsonl");
+    fs::create_dir_all(spawn::lock_path(&env.home, &env.key(&a))).unwrap();
+    let err = env.fails(&["internal", "session-watch", &a], 1);
+    assert!(err.contains(".lock: is a directory"), "{err}");
 }
 
 #[test]
 fn judge_verdict_appears_in_sessions_list() {
     let env = quick_env(
         "verdict",
-        "judge_command = echo \"looks done: $BACH_SESSION $BACH_TASK $(wc -l | tr -d ' ')\"; echo ignored\n",
+        "judge_command = echo \"looks done: $BACH_SESSION $BACH_TASK [$BACH_SESSIONS] \
+         $(wc -c | tr -d ' ')\"; echo ignored\n",
     );
     let a = env.artifact("s.jsonl");
-    append(&a, b"a\nb\nc\n");
-    let pid = start_session(&env, &a);
+    let text: String = (0..10_000).map(|i| format!("line {i:05}\n")).collect();
+    append(&a, text.as_bytes());
+    env.ok(&["tasks", "add", "--id", "t1", "the task"]);
+    let start = [
+        "sessions",
+        "start",
+        "--artifact",
+        &a,
+        "--task",
+        "t1",
+        "--id",
+    ];
+    env.ok(&[&start[..], &["s1", "--no-watch"]].concat());
+    env.ok(&[&start[..], &["s2"]].concat());
+    let pid = wait_until("a watcher", secs(5), || holder(&env, &a).ok_or(()));
     let s = wait_status(&env, &a, pid, "a verdict", |s| s.judge_exit.is_some());
     assert_eq!(s.judge_exit.as_deref(), Some("exit 0"));
     let json = env.ok(&["sessions", "list", "--json"]);
-    assert!(
-        json.contains("\"verdict\":\"looks done: s1 t1 3\""),
-        "{json}"
-    );
+    // The newest session, its task, all sessions, and 64 KiB on stdin.
+    let verdict = "\"verdict\":\"looks done: s2 t1 [s1 s2] 65536\"";
+    assert!(json.contains(verdict), "{json}");
     assert!(json.contains(&format!("\"watcher_pid\":{pid}")), "{json}");
     assert!(json.contains("\"observed\":\"idle\""), "{json}");
 }
