@@ -8,6 +8,7 @@
 //! resumes at a line boundary: no line is counted twice or lost, whenever
 //! the watcher is killed.
 
+use crate::status::Status;
 use crate::store::{fnv1a, FNV_BASIS};
 use std::fs::{File, Metadata};
 use std::io;
@@ -44,6 +45,23 @@ impl Mark {
             offset,
             lines,
             check,
+        }
+    }
+
+    /// The mark a status file saved, if it can be trusted.
+    pub fn saved(s: &Status) -> Mark {
+        match u64::from_str_radix(&s.check, 16) {
+            Ok(check) if s.lines <= s.offset && s.check.len() == 16 => {
+                let (dev, ino, offset, lines) = (s.dev, s.ino, s.offset, s.lines);
+                Mark {
+                    dev,
+                    ino,
+                    offset,
+                    lines,
+                    check,
+                }
+            }
+            _ => Mark::start(0, 0),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! and forgotten); its whole group is killed at the timeout and when the
 //! `Judge` is dropped, which every exit path of the watcher does.
 
+use crate::store::{self, Store};
 use crate::sys;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek};
@@ -144,6 +145,30 @@ impl Drop for Judge {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The judge's environment (read when it starts): the artifact, its supervisable sessions
+/// (oldest first, as the desired set lists them) and the newest one's task.
+pub fn env(home: &Path, key: &str, artifact: &str) -> Vec<(&'static str, String)> {
+    let st = Store {
+        home: home.to_path_buf(),
+    };
+    let ((sessions, _), (tasks, _)) = (st.sessions(), st.tasks());
+    let ids = store::desired(st.home_str(), &sessions, &tasks, None)
+        .remove(key)
+        .map_or(Vec::new(), |w| w.sessions);
+    let newest = ids
+        .last()
+        .and_then(|id| sessions.iter().find(|s| &s.id == id));
+    vec![
+        ("BACH_ARTIFACT", artifact.to_string()),
+        ("BACH_SESSION", ids.last().cloned().unwrap_or_default()),
+        ("BACH_SESSIONS", ids.join(" ")),
+        (
+            "BACH_TASK",
+            newest.and_then(|s| s.task.clone()).unwrap_or_default(),
+        ),
+    ]
 }
 
 /// The verdict in a judge's output: its first line, control characters

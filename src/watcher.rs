@@ -106,48 +106,11 @@ fn take_lock(home: &Path, key: &str) -> Result<Option<Held>> {
     )))
 }
 
-/// The checkpoint a previous watcher of this key left, and its verdict.
-fn saved_status(home: &Path, key: &str, artifact: &str) -> (Mark, Status) {
+/// The status a previous watcher of this key left: its checkpoint and verdict.
+fn saved_status(home: &Path, key: &str, artifact: &str) -> Status {
     let text = files::read_small(&spawn::status_path(home, key), files::RECORD_MAX);
     let saved = text.ok().flatten().and_then(|t| Status::parse(&t));
-    let Some(s) = saved.filter(|s| s.artifact == artifact) else {
-        return (Mark::start(0, 0), Status::default());
-    };
-    let mark = match u64::from_str_radix(&s.check, 16) {
-        Ok(check) if s.lines <= s.offset => Mark {
-            dev: s.dev,
-            ino: s.ino,
-            offset: s.offset,
-            lines: s.lines,
-            check,
-        },
-        _ => Mark::start(0, 0),
-    };
-    (mark, s)
-}
-
-/// The judge's environment: the artifact, its supervisable sessions
-/// (oldest first, as the desired set lists them) and the newest one's task.
-fn judge_env(home: &Path, key: &str, artifact: &str) -> Vec<(&'static str, String)> {
-    let st = Store {
-        home: home.to_path_buf(),
-    };
-    let ((sessions, _), (tasks, _)) = (st.sessions(), st.tasks());
-    let ids = store::desired(st.home_str(), &sessions, &tasks, None)
-        .remove(key)
-        .map_or(Vec::new(), |w| w.sessions);
-    let newest = ids
-        .last()
-        .and_then(|id| sessions.iter().find(|s| &s.id == id));
-    vec![
-        ("BACH_ARTIFACT", artifact.to_string()),
-        ("BACH_SESSION", ids.last().cloned().unwrap_or_default()),
-        ("BACH_SESSIONS", ids.join(" ")),
-        (
-            "BACH_TASK",
-            newest.and_then(|s| s.task.clone()).unwrap_or_default(),
-        ),
-    ]
+    saved.filter(|s| s.artifact == artifact).unwrap_or_default()
 }
 
 /// A running watcher: everything it owns.
@@ -183,7 +146,8 @@ impl Watcher {
         if let Some(e) = &config_error {
             note(e);
         }
-        let (mark, saved) = saved_status(&home, &key, &artifact);
+        let saved = saved_status(&home, &key, &artifact);
+        let mark = Mark::saved(&saved);
         let base = Status {
             pid: sys::getpid(),
             artifact,
@@ -368,7 +332,7 @@ impl Watcher {
 
     fn start_judge(&mut self, command: &str, now: u64) {
         self.judges += 1;
-        let env = judge_env(&self.home, &self.key, &self.base.artifact);
+        let env = judge::env(&self.home, &self.key, &self.base.artifact);
         let name = format!(".{}.judge.{}", self.key, self.judges);
         let timeout = Duration::from_secs(self.config.judge_timeout_seconds);
         let follow = &mut self.follow;
