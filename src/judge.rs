@@ -147,8 +147,9 @@ impl Drop for Judge {
     }
 }
 
-/// The judge's environment (read when it starts): the artifact, its supervisable sessions
-/// (oldest first, as the desired set lists them) and the newest one's task.
+/// The judge's environment, read from the store when it starts: the
+/// artifact, its supervisable sessions (oldest first, as the desired set
+/// lists them; `ps` is not asked) and the newest one's task.
 pub fn env(home: &Path, key: &str, artifact: &str) -> Vec<(&'static str, String)> {
     let st = Store {
         home: home.to_path_buf(),
