@@ -1,7 +1,394 @@
-//! The watcher (placeholder until it lands).
-use crate::error::{Error, Result};
+//! The watcher, `bach internal session-watch --key KEY ARTIFACT`: holds the
+//! artifact's lock for life, follows the artifact, publishes what it sees
+//! in `watch/KEY.status`, and runs the judge when the session turns idle.
+//!
+//! Invariants: at most one watcher per key (the lock is taken before
+//! anything is read or written); the status file is always a consistent
+//! checkpoint (see `follow`); a judge, a broken config, an unreadable
+//! artifact or an unwritable log never ends the watcher; every exit path
+//! kills the judge's group (by dropping it).
 
-/// Runs the watcher of `artifact`.
-pub fn run(_key: Option<String>, _artifact: &str) -> Result<u8> {
-    Err(Error::fail("not implemented yet: internal session-watch"))
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::follow::{Follower, Mark, Sight};
+use crate::judge::{self, Judge};
+use crate::lock::{self, Held, Taken};
+use crate::signals::SelfPipe;
+use crate::status::Status;
+use crate::store::{self, Store};
+use crate::{files, procs, spawn, sys};
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Sleep between ticks while something happens (growth, a judge).
+const BUSY_TICK: Duration = Duration::from_millis(250);
+/// Sleep between ticks while nothing happens.
+const IDLE_TICK: Duration = Duration::from_secs(1);
+/// The status is rewritten at most this often (a new state at once).
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// How often the log's size is looked at.
+const LOG_CHECK_EVERY: Duration = Duration::from_secs(5);
+/// Quiet this long without a daemon: ask the store whether we are wanted.
+const ORPHAN_SECS: u64 = 600;
+
+/// One line in the watcher's log (its stderr), with a UTC timestamp. A log
+/// that cannot be written is ignored, never fatal (`eprintln!` panics).
+pub fn note(msg: &str) {
+    let now = crate::log::utc(files::now());
+    let line = format!("{now} {}\n", crate::text::escape(msg));
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// Runs the watcher of `artifact`; without `key`, re-execs itself with it.
+pub fn run(key: Option<String>, artifact: &str) -> Result<u8> {
+    sys::close_inherited();
+    let home = files::home()?;
+    let artifact = store::normalize_artifact(&files::cwd()?, artifact).map_err(Error::usage)?;
+    let want = store::key(home.to_str().unwrap_or_default(), &artifact);
+    match key {
+        None => return Err(reexec(&want, &artifact)),
+        Some(k) if k != want => {
+            let home = home.display();
+            let msg = format!("--key {k} does not match {artifact} in {home}: its key is {want}");
+            return Err(Error::usage(msg));
+        }
+        Some(_) => {}
+    }
+    let pipe = SelfPipe::install().map_err(|e| Error::fail(format!("signals: {e}")))?;
+    match take_lock(&home, &want)? {
+        Some(lock) => Ok(Watcher::new(home, want, artifact, lock).run(&pipe)),
+        None => Ok(0),
+    }
+}
+
+/// Replaces this process by the watcher with its key (same pid; argv[0]
+/// the absolute path, which `ps` readers recognize). Returns on failure.
+fn reexec(key: &str, artifact: &str) -> Error {
+    use std::os::unix::process::CommandExt;
+    match std::env::current_exe() {
+        Ok(exe) => {
+            let args = ["internal", "session-watch", "--key", key, artifact];
+            Error::io("run", &exe, &std::process::Command::new(&exe).args(args).exec())
+        }
+        Err(e) => Error::fail(format!("cannot find bach's own path: {e}")),
+    }
+}
+
+/// Takes `watch/KEY.lock`; `None` when another watcher holds it.
+fn take_lock(home: &Path, key: &str) -> Result<Option<Held>> {
+    files::ensure_dir(&home.join("watch"))?;
+    let path = spawn::lock_path(home, key);
+    for _ in 0..5 {
+        match lock::acquire(&path)? {
+            Taken::Busy(pid) => {
+                let pid = pid.map_or("another process".into(), |p| format!("pid {p}"));
+                note(&format!("already watched by {pid}"));
+                return Ok(None);
+            }
+            // A cleaner removed the file between our open and our lock.
+            Taken::Held(held) if !held.still_at_path() => continue,
+            Taken::Held(mut held) => {
+                let _ = held.write_pid();
+                return Ok(Some(held));
+            }
+        }
+    }
+    Err(Error::fail(format!("cannot lock {}: it keeps being replaced", path.display())))
+}
+
+/// The status a previous watcher of this key left: its checkpoint and verdict.
+fn saved_status(home: &Path, key: &str, artifact: &str) -> Status {
+    let text = files::read_small(&spawn::status_path(home, key), files::RECORD_MAX);
+    let saved = text.ok().flatten().and_then(|t| Status::parse(&t));
+    saved.filter(|s| s.artifact == artifact).unwrap_or_default()
+}
+
+/// A running watcher: everything it owns.
+struct Watcher {
+    home: PathBuf,
+    key: String,
+    config: Config,
+    config_error: Option<String>,
+    follow: Follower,
+    judge: Option<Judge>,
+    /// The `last_activity` whose idle period was judged.
+    judged: Option<u64>,
+    judges: u64,
+    /// pid, artifact, and the last judge run's fields.
+    base: Status,
+    published: Option<Status>,
+    published_at: Instant,
+    publish_failing: bool,
+    next_log_check: Instant,
+    started: u64,
+    /// The quiet period in which the store was asked whether we are wanted.
+    orphan_checked: Option<u64>,
+    _lock: Held,
+}
+
+impl Watcher {
+    fn new(home: PathBuf, key: String, artifact: String, lock: Held) -> Watcher {
+        note(&format!("watching {artifact} (key {key})"));
+        let (config, config_error) = match Config::load(&home) {
+            Ok(c) => (c, None),
+            Err(e) => (Config::default(), Some(format!("{e}; using the defaults"))),
+        };
+        if let Some(e) = &config_error {
+            note(e);
+        }
+        let saved = saved_status(&home, &key, &artifact);
+        let mark = Mark::saved(&saved);
+        let base = Status { pid: sys::getpid(), artifact, ..saved };
+        Watcher {
+            follow: Follower::new(PathBuf::from(&base.artifact), mark),
+            home,
+            key,
+            config,
+            config_error,
+            judge: None,
+            judged: None,
+            judges: 0,
+            base,
+            published: None,
+            published_at: Instant::now(),
+            publish_failing: false,
+            next_log_check: Instant::now(),
+            started: files::now(),
+            orphan_checked: None,
+            _lock: lock,
+        }
+    }
+
+    /// The loop: drain signals first, then act on them; follow, judge,
+    /// publish; sleep in `poll`.
+    fn run(&mut self, pipe: &SelfPipe) -> u8 {
+        loop {
+            let caught = pipe.drain();
+            if caught.hup {
+                self.reload();
+            }
+            let now = files::now();
+            let more = self.follow.tick(now);
+            self.tend_judge(now);
+            if caught.stop {
+                // Read what is left (for two seconds at most), then go.
+                let limit = Instant::now() + Duration::from_secs(2);
+                while self.follow.tick(files::now()) && Instant::now() < limit {}
+                return self.finish("stopped by a signal");
+            }
+            self.publish(false);
+            self.rotate_log();
+            if self.orphaned(now) {
+                return self.finish("no session wants this artifact watched any more");
+            }
+            self.sleep(pipe, if more { Duration::ZERO } else { self.nap(now) });
+        }
+    }
+
+    /// `waiting`, `active`, `idle` or `unreadable`.
+    fn state(&self, now: u64) -> &'static str {
+        let quiet = now.saturating_sub(self.follow.last_activity.unwrap_or(now));
+        match self.follow.sight {
+            Sight::Waiting => "waiting",
+            Sight::Unreadable(_) => "unreadable",
+            Sight::Open if quiet >= self.config.idle_seconds => "idle",
+            Sight::Open => "active",
+        }
+    }
+
+    fn status(&self, now: u64) -> Status {
+        let m = self.follow.mark;
+        let unreadable = match &self.follow.sight {
+            Sight::Unreadable(why) => Some(why.clone()),
+            _ => None,
+        };
+        let errors: Vec<String> = unreadable.into_iter().chain(self.config_error.clone()).collect();
+        Status {
+            state: self.state(now).into(),
+            bytes: self.follow.pos,
+            lines: m.lines,
+            last_activity: self.follow.last_activity,
+            offset: m.offset,
+            check: format!("{:016x}", m.check),
+            dev: m.dev,
+            ino: m.ino,
+            error: Some(errors.join("; ")).filter(|e| !e.is_empty()),
+            ..self.base.clone()
+        }
+    }
+
+    /// Writes the status if it changed: a new state or error at once (or
+    /// anything when `force`d), the rest at most once a second.
+    fn publish(&mut self, force: bool) {
+        let status = self.status(files::now());
+        let urgent = match &self.published {
+            None => true,
+            Some(old) if *old == status => return,
+            Some(old) => old.state != status.state || old.error != status.error,
+        };
+        if !(urgent || force || self.published_at.elapsed() >= PUBLISH_EVERY) {
+            return;
+        }
+        self.published_at = Instant::now();
+        let text = status.render();
+        let name = format!("{}.status", self.key);
+        match files::write_atomic(&self.home.join("watch"), &name, text.as_bytes(), false) {
+            Ok(()) => {
+                if self.published.as_ref().map(|s| &s.state) != Some(&status.state) {
+                    note(&format!("now {}", status.state));
+                }
+                (self.published, self.publish_failing) = (Some(status), false);
+            }
+            // Retried within a second; said once per streak.
+            Err(e) if !self.publish_failing => {
+                note(&e.to_string());
+                self.publish_failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// How long to sleep when nothing is left to read at once: until the
+    /// next tick, a due publication, or the judge's deadline.
+    fn nap(&self, now: u64) -> Duration {
+        let busy = self.judge.is_some() || matches!(self.state(now), "active" | "waiting");
+        let mut t = if busy { BUSY_TICK } else { IDLE_TICK };
+        if self.published.as_ref() != Some(&self.status(now)) {
+            t = t.min(PUBLISH_EVERY.saturating_sub(self.published_at.elapsed()));
+        }
+        if let Some(deadline) = self.judge.as_ref().and_then(|j| j.deadline) {
+            t = t.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        t
+    }
+
+    /// Sleeps in `poll` on the self-pipe and the judge's output.
+    fn sleep(&mut self, pipe: &SelfPipe, timeout: Duration) {
+        let mut fds = vec![pipe.fd()];
+        fds.extend(self.judge.as_ref().and_then(Judge::fd));
+        match sys::poll(&fds, procs::millis(timeout)) {
+            Ok(ready) if ready.get(1) == Some(&true) => {
+                if let Some(j) = &mut self.judge {
+                    j.read();
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                note(&format!("poll: {e}"));
+                std::thread::sleep(IDLE_TICK); // never a busy loop
+            }
+        }
+    }
+
+    /// SIGHUP: reads the config again; a broken one keeps the old.
+    fn reload(&mut self) {
+        match Config::load(&self.home) {
+            Ok(c) => (self.config, self.config_error) = (c, None),
+            Err(e) => self.config_error = Some(format!("{e}; keeping the config in force")),
+        }
+        note(self.config_error.as_deref().unwrap_or("config reloaded"));
+    }
+
+    /// Reaps a finished judge, or starts one when an idle period begins.
+    fn tend_judge(&mut self, now: u64) {
+        if let Some(j) = &mut self.judge {
+            if let Some((verdict, exit)) = j.check(Instant::now()) {
+                self.judge = None;
+                self.record(verdict, exit, now);
+            }
+            return;
+        }
+        let period = self.follow.last_activity;
+        if self.state(now) != "idle" || self.judged == period {
+            return;
+        }
+        self.judged = period;
+        // A previous watcher's verdict given after the last growth settled
+        // this period already: a restart is no news.
+        if self.judges == 0 && self.base.verdict_at >= period {
+            return;
+        }
+        if let Some(command) = self.config.judge_command.clone() {
+            self.start_judge(&command, now);
+        }
+    }
+
+    fn start_judge(&mut self, command: &str, now: u64) {
+        self.judges += 1;
+        let env = judge::env(&self.home, &self.key, &self.base.artifact);
+        let name = format!(".{}.judge.{}", self.key, self.judges);
+        let timeout = Duration::from_secs(self.config.judge_timeout_seconds);
+        let follow = &mut self.follow;
+        let started = judge::input(&self.home.join("watch"), &name, |f| follow.copy_tail(f))
+            .and_then(|stdin| Judge::start(command, &env, stdin, timeout));
+        match started {
+            Ok(j) => self.judge = Some(j),
+            Err(e) => {
+                note(&format!("cannot start the judge: {e}"));
+                self.record(None, "spawn failed".into(), now);
+            }
+        }
+    }
+
+    fn record(&mut self, verdict: Option<String>, exit: String, now: u64) {
+        note(&format!("judge ended: {exit}"));
+        (self.base.verdict, self.base.verdict_at) = (verdict, Some(now));
+        self.base.judge_exit = Some(exit);
+    }
+
+    /// Rotates the log past `log_max_bytes` and moves stdout and stderr to
+    /// the new one; only when they really write there (not when started by
+    /// hand in a terminal).
+    fn rotate_log(&mut self) {
+        if Instant::now() < self.next_log_check {
+            return;
+        }
+        self.next_log_check = Instant::now() + LOG_CHECK_EVERY;
+        let path = spawn::log_path(&self.home, &self.key);
+        let ours = match (std::fs::metadata("/dev/fd/1"), std::fs::metadata(&path)) {
+            (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+            _ => false,
+        };
+        if ours && crate::log::rotate_if_larger(&path, self.config.log_max_bytes) {
+            if let Ok(f) = spawn::open_log(&path) {
+                let _ = sys::dup2(f.as_fd(), 1).and_then(|()| sys::dup2(f.as_fd(), 2));
+            }
+        }
+    }
+
+    /// Without a daemon, once per quiet period of ten minutes (no judge
+    /// running): whether the store no longer wants this artifact watched.
+    fn orphaned(&mut self, now: u64) -> bool {
+        let since = match self.follow.sight {
+            Sight::Open => self.follow.last_activity.unwrap_or(self.started),
+            _ => self.started,
+        };
+        let due = now >= since + ORPHAN_SECS && self.state(now) != "active";
+        if !due || self.judge.is_some() || self.orphan_checked == Some(since) {
+            return false;
+        }
+        self.orphan_checked = Some(since);
+        if !matches!(lock::holder(&self.home.join("daemon.lock")), Ok(None)) {
+            return false; // a daemon retires what is not wanted
+        }
+        let st = Store { home: self.home.clone() };
+        let ((sessions, p1), (tasks, p2)) = (st.sessions(), st.tasks());
+        if !p1.is_empty() || !p2.is_empty() {
+            return false; // unsure: stay
+        }
+        let procs = procs::snapshot(Duration::from_secs(5)).ok();
+        let desired = store::desired(st.home_str(), &sessions, &tasks, procs.as_deref());
+        desired.get(&self.key).map_or(true, |w| w.all_gone)
+    }
+
+    /// Every exit of the loop: kills the judge, publishes, says why.
+    fn finish(&mut self, why: &str) -> u8 {
+        self.judge = None;
+        self.publish(true);
+        note(&format!("exiting: {why}"));
+        0
+    }
 }

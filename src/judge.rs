@@ -1,0 +1,190 @@
+//! The judge: `/bin/sh -c judge_command`, run when a session turns idle, in
+//! its own process group, with the artifact's tail on stdin.
+//!
+//! Invariant: a judge never blocks or kills the watcher. Its stdin is a
+//! file (a judge that does not read cannot block us); its stdout is read
+//! without blocking and only its start is kept (a flooding judge is drained
+//! and forgotten); its whole group is killed at the timeout and when the
+//! `Judge` is dropped, which every exit path of the watcher does.
+
+use crate::store::{self, Store};
+use crate::sys;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The most characters a verdict keeps.
+const VERDICT_CHARS: usize = 200;
+/// The most output kept: enough for 200 characters of UTF-8.
+const HEAD_BYTES: usize = VERDICT_CHARS * 4;
+
+/// A running judge.
+pub struct Judge {
+    child: Child,
+    out: Option<ChildStdout>,
+    /// When it is to be killed; `None` once it was (it timed out).
+    pub deadline: Option<Instant>,
+    /// The start of its output.
+    head: Vec<u8>,
+    reaped: bool,
+}
+
+/// A file in `dir` holding what `fill` writes, unlinked at once (nothing is
+/// ever left behind) and rewound: the judge's stdin.
+pub fn input(
+    dir: &Path,
+    name: &str,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<File> {
+    let path = dir.join(name);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)?;
+    std::fs::remove_file(&path)?;
+    fill(&mut file)?;
+    file.rewind()?;
+    Ok(file)
+}
+
+impl Judge {
+    /// Starts `/bin/sh -c command`; its stderr is ours (the watcher's log).
+    pub fn start(
+        command: &str,
+        env: &[(&str, String)],
+        stdin: File,
+        timeout: Duration,
+    ) -> io::Result<Judge> {
+        let mut child = Command::new("/bin/sh")
+            .args(["-c", command])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()?;
+        let out = child.stdout.take();
+        let judge = Judge {
+            child,
+            out,
+            deadline: Some(Instant::now() + timeout),
+            head: Vec::new(),
+            reaped: false,
+        };
+        if let Some(out) = &judge.out {
+            sys::set_nonblock(out.as_fd())?; // on failure, drop kills it
+        }
+        Ok(judge)
+    }
+
+    /// Its stdout, to poll while it is open.
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.out.as_ref().map(|o| o.as_fd())
+    }
+
+    /// Reads its output after `poll` said it is ready; keeps the start.
+    pub fn read(&mut self) {
+        let Some(out) = &self.out else { return };
+        let mut buf = [0u8; 8192];
+        // At most 1 MiB per wake-up, so a flood cannot hold the loop.
+        for i in 0..128 {
+            match sys::read_nonblock(out.as_fd(), &mut buf) {
+                // Empty on the first read after a ready poll is end of file;
+                // empty later only means drained for now.
+                Ok(0) if i == 0 => return self.out = None,
+                Ok(0) => return,
+                Ok(n) => {
+                    let room = HEAD_BYTES.saturating_sub(self.head.len()).min(n);
+                    self.head.extend_from_slice(&buf[..room]);
+                }
+                Err(_) => return self.out = None,
+            }
+        }
+    }
+
+    /// Kills the judge once past its deadline; once it has exited, reaps
+    /// it and returns its verdict and how it ended (`exit N`, `signal N`,
+    /// `timeout`).
+    pub fn check(&mut self, now: Instant) -> Option<(Option<String>, String)> {
+        if self.deadline.is_some_and(|d| now >= d) {
+            self.deadline = None;
+            self.kill();
+        }
+        let exit = match self.child.try_wait() {
+            Ok(None) => return None,
+            Ok(Some(_)) if self.deadline.is_none() => "timeout".into(),
+            Ok(Some(status)) => sys::describe_status(status.into_raw()),
+            // Not ours to wait for any more (nobody else reaps it): gone.
+            Err(e) => format!("unknown: {}", crate::error::reason(&e)),
+        };
+        self.reaped = true;
+        // What the leader left running goes with it. Its pid cannot have been
+        // reused as a group id while members of the group remain.
+        let _ = sys::killpg(self.child.id() as i32, libc::SIGKILL);
+        if self.out.is_some() {
+            self.read();
+        }
+        Some((verdict(&self.head), exit))
+    }
+
+    fn kill(&self) {
+        if !self.reaped {
+            let _ = sys::killpg(self.child.id() as i32, libc::SIGKILL);
+        }
+    }
+}
+
+impl Drop for Judge {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The judge's environment, read from the store when it starts: the
+/// artifact, its supervisable sessions (oldest first, as the desired set
+/// lists them; `ps` is not asked) and the newest one's task.
+pub fn env(home: &Path, key: &str, artifact: &str) -> Vec<(&'static str, String)> {
+    let st = Store { home: home.to_path_buf() };
+    let ((sessions, _), (tasks, _)) = (st.sessions(), st.tasks());
+    let ids = store::desired(st.home_str(), &sessions, &tasks, None)
+        .remove(key)
+        .map_or(Vec::new(), |w| w.sessions);
+    let newest = ids.last().and_then(|id| sessions.iter().find(|s| &s.id == id));
+    vec![
+        ("BACH_ARTIFACT", artifact.to_string()),
+        ("BACH_SESSION", ids.last().cloned().unwrap_or_default()),
+        ("BACH_SESSIONS", ids.join(" ")),
+        ("BACH_TASK", newest.and_then(|s| s.task.clone()).unwrap_or_default()),
+    ]
+}
+
+/// The verdict in a judge's output: its first line, control characters
+/// removed, trimmed, at most 200 characters; `None` when nothing is left.
+pub fn verdict(output: &[u8]) -> Option<String> {
+    let line = output.split(|&b| b == b'\n').next().unwrap_or_default();
+    let text: String = String::from_utf8_lossy(line).chars().filter(|c| !c.is_control()).collect();
+    let text: String = text.trim().chars().take(VERDICT_CHARS).collect();
+    Some(text.trim_end().to_string()).filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_is_the_first_line_cleaned_and_cut_at_200_chars() {
+        assert_eq!(verdict(b"  done\r\nmore\n"), Some("done".into()));
+        assert_eq!(verdict(b"a\x1b[31mred\x07"), Some("a[31mred".into()));
+        assert_eq!(verdict(b" \t \nsecond"), None);
+        assert_eq!(verdict(b""), None);
+        let long = "ü".repeat(300);
+        assert_eq!(verdict(long.as_bytes()), Some("ü".repeat(200)));
+    }
+}
