@@ -35,6 +35,7 @@ struct Real {
     config: Config,
     header: ledger::Header,
     published: String,
+    state_failing: bool,
     problem_logged: Option<String>,
     /// Sessions and tasks as last read, the folders' stamps, when.
     sessions: Vec<Session>,
@@ -255,8 +256,16 @@ impl Host for Real {
         if text != self.published {
             // A state that cannot be written never stops supervision.
             match files::write_atomic(&self.st.home, "daemon.state", text.as_bytes(), false) {
+                Ok(()) if self.state_failing => {
+                    self.log.line("daemon.state can be written again");
+                    (self.published, self.state_failing) = (text, false);
+                }
                 Ok(()) => self.published = text,
-                Err(e) => self.log.line(&format!("{e}")),
+                Err(e) if !self.state_failing => {
+                    self.log.line(&format!("{e}; supervising without publishing it"));
+                    self.state_failing = true;
+                }
+                Err(_) => {}
             }
         }
     }
@@ -303,6 +312,7 @@ pub fn run() -> Result<u8> {
         config: config.clone(),
         header,
         published: String::new(),
+        state_failing: false,
         problem_logged: None,
         sessions: Vec::new(),
         tasks: Vec::new(),
