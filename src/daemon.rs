@@ -15,7 +15,7 @@ use crate::signals::SelfPipe;
 use crate::store::{self, Session, Store, Task, Want};
 use crate::supervisor::{Host, Spawned, Supervised, Supervisor, Wake};
 use crate::{files, ledger, lock, log::Log, procs, spawn, sys};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -42,7 +42,8 @@ struct Real {
     tasks: Vec<Task>,
     stamp: (Stamp, Stamp),
     read_at: u64,
-    last_desired: BTreeMap<Key, Want>,
+    last_desired: BTreeSet<Key>,
+    procs_changed: bool,
     /// The last process table (for `gone` sessions and signal checks).
     procs: Option<Vec<Proc>>,
     ps_pid: Option<i32>,
@@ -116,14 +117,14 @@ impl Real {
     }
 
     /// Re-reads the records when their folders changed, or once a minute.
-    fn refresh_store(&mut self, now: u64) {
+    fn refresh_store(&mut self, now: u64) -> bool {
         let stamp = |d: &str| {
             let m = std::fs::metadata(self.st.home.join(d)).ok()?;
             Some((m.mtime(), m.mtime_nsec(), m.size(), m.ino()))
         };
         let now_stamp = (stamp("sessions"), stamp("tasks"));
         if now_stamp == self.stamp && now < self.read_at + FULL_READ_MS {
-            return;
+            return false;
         }
         let (sessions, p1) = self.st.sessions();
         let (tasks, p2) = self.st.tasks();
@@ -131,6 +132,7 @@ impl Real {
             self.log.line(&format!("skipped record {p}"));
         }
         (self.sessions, self.tasks, self.stamp, self.read_at) = (sessions, tasks, now_stamp, now);
+        true
     }
 
     fn reload_config(&mut self) -> Option<Config> {
@@ -165,7 +167,7 @@ impl Host for Real {
         let procs = procs.inspect_err(|_| self.procs = None)?;
         let mut out = Supervised::new();
         for w in ps::watchers(&procs, sys::getuid()) {
-            let ours = self.last_desired.contains_key(&w.key)
+            let ours = self.last_desired.contains(&w.key)
                 || spawn::lock_path(&self.st.home, &w.key).exists();
             if ours {
                 out.entry(w.key).or_default().push(Watcher {
@@ -181,16 +183,24 @@ impl Host for Real {
                 p.holds_lock = Some(holder == Some(p.pid));
             }
         }
-        self.procs = Some(procs);
+        (self.procs, self.procs_changed) = (Some(procs), true);
         Ok(out)
     }
 
-    fn read_desired(&mut self) -> BTreeMap<Key, Want> {
-        self.refresh_store(now_ms());
-        let desired =
-            store::desired(self.st.home_str(), &self.sessions, &self.tasks, self.procs.as_deref());
-        self.last_desired.clone_from(&desired);
-        desired
+    fn read_desired(&mut self, desired: &mut BTreeMap<Key, Want>) {
+        // Recomputed only when the records changed, or when the process
+        // table did and some session's liveness depends on it.
+        let procs_matter = self.procs_changed && self.sessions.iter().any(|s| s.pid.is_some());
+        if self.refresh_store(now_ms()) || procs_matter {
+            *desired = store::desired(
+                self.st.home_str(),
+                &self.sessions,
+                &self.tasks,
+                self.procs.as_deref(),
+            );
+            self.last_desired = desired.keys().cloned().collect();
+        }
+        self.procs_changed = false;
     }
 
     fn spawn(&mut self, key: &str, artifact: &str) -> std::result::Result<Spawned, String> {
@@ -318,7 +328,8 @@ pub fn run() -> Result<u8> {
         tasks: Vec::new(),
         stamp: (None, None),
         read_at: 0,
-        last_desired: BTreeMap::new(),
+        last_desired: BTreeSet::new(),
+        procs_changed: false,
         procs: None,
         ps_pid: None,
         ps_status: None,

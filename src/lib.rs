@@ -46,9 +46,9 @@
 //! impl Host for Fake {
 //!     fn now(&mut self) -> u64 { self.now }
 //!     fn read_supervised(&mut self) -> Result<Supervised, String> { Ok(self.table.clone()) }
-//!     fn read_desired(&mut self) -> BTreeMap<Key, Want> {
+//!     fn read_desired(&mut self, desired: &mut BTreeMap<Key, Want>) {
 //!         let want = Want { artifact: "/runs/a.jsonl".into(), sessions: vec!["s1".into()], all_gone: false };
-//!         BTreeMap::from([("0123456789abcdef".to_string(), want)])
+//!         *desired = BTreeMap::from([("0123456789abcdef".to_string(), want)]);
 //!     }
 //!     fn spawn(&mut self, key: &str, _artifact: &str) -> Result<Spawned, String> {
 //!         self.spawns += 1;

@@ -9,7 +9,7 @@
 
 use crate::config::Config;
 use crate::store::Want;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// A watcher's key: 16 hex digits.
 pub type Key = String;
@@ -145,29 +145,30 @@ pub fn crash(plan: &mut Plan, key: &str, e: &mut Entry, why: String, policy: &Po
     e.last_exit = Some(why);
 }
 
-/// One step: the plan and the new ledger. Pure and total.
-pub fn reconcile(obs: &Observed, ledger: &Ledger, policy: &Policy, now: u64) -> (Plan, Ledger) {
+/// One step: the plan and the new ledger. Pure and total. The ledger is
+/// taken by value so that a steady state allocates nothing.
+pub fn reconcile(obs: &Observed, mut ledger: Ledger, policy: &Policy, now: u64) -> (Plan, Ledger) {
     let mut plan = Plan::default();
-    let mut next = Ledger::new();
-    let keys: BTreeSet<&Key> =
-        obs.desired.keys().chain(obs.supervised.keys()).chain(ledger.keys()).collect();
-    for key in keys {
-        let procs = obs.supervised.get(key).map_or(&[][..], Vec::as_slice);
-        let exit = obs.exits.iter().rev().find(|(k, _)| k == key).map(|(_, s)| s.clone());
-        let mut e = ledger.get(key).cloned().unwrap_or_default();
-        let keep = match obs.desired.get(key) {
-            Some(want) if !want.all_gone => {
-                e.artifact.clone_from(&want.artifact);
-                desired(&mut plan, key, &mut e, procs, exit, policy, now);
-                true
-            }
-            want => stray(&mut plan, key, &mut e, procs, want.is_some(), policy, now),
-        };
-        if keep {
-            next.insert(key.clone(), e);
+    for key in obs.desired.keys().chain(obs.supervised.keys()) {
+        if !ledger.contains_key(key) {
+            ledger.insert(key.clone(), Entry::default());
         }
     }
-    (plan, next)
+    ledger.retain(|key, e| {
+        let procs = obs.supervised.get(key).map_or(&[][..], Vec::as_slice);
+        let exit = obs.exits.iter().rev().find(|(k, _)| k == key).map(|(_, s)| s.clone());
+        match obs.desired.get(key) {
+            Some(want) if !want.all_gone => {
+                if e.artifact != want.artifact {
+                    e.artifact.clone_from(&want.artifact);
+                }
+                desired(&mut plan, key, e, procs, exit, policy, now);
+                true
+            }
+            want => stray(&mut plan, key, e, procs, want.is_some(), policy, now),
+        }
+    });
+    (plan, ledger)
 }
 
 /// A desired key: spawn it, wait for its retry, or note it runs.

@@ -1,4 +1,5 @@
 use super::*;
+use std::collections::BTreeSet;
 
 const S: u64 = 1000;
 
@@ -40,7 +41,7 @@ fn backoff_doubles_up_to_the_cap() {
 
 #[test]
 fn desired_and_unsupervised_is_spawned_at_once() {
-    let (plan, led) = reconcile(&obs(&["k1"], &[]), &Ledger::new(), &policy(), 0);
+    let (plan, led) = reconcile(&obs(&["k1"], &[]), Ledger::new(), &policy(), 0);
     assert_eq!(plan.spawn, vec![("k1".to_string(), "/a/k1".to_string())]);
     assert!(led["k1"].running);
     assert_eq!(led["k1"].crashes, 0);
@@ -48,8 +49,7 @@ fn desired_and_unsupervised_is_spawned_at_once() {
 
 #[test]
 fn supervised_key_is_never_spawned() {
-    let (plan, led) =
-        reconcile(&obs(&["k1"], &[("k1", vec![w(10)])]), &Ledger::new(), &policy(), 7);
+    let (plan, led) = reconcile(&obs(&["k1"], &[("k1", vec![w(10)])]), Ledger::new(), &policy(), 7);
     assert!(plan.spawn.is_empty());
     assert_eq!(led["k1"].since, Some(7));
 }
@@ -57,12 +57,12 @@ fn supervised_key_is_never_spawned() {
 #[test]
 fn crash_then_backoff_then_respawn_then_reset() {
     let p = policy();
-    let (_, led) = reconcile(&obs(&["k"], &[]), &Ledger::new(), &p, 0);
-    let (_, led) = reconcile(&obs(&["k"], &[("k", vec![w(10)])]), &led, &p, 100);
+    let (_, led) = reconcile(&obs(&["k"], &[]), Ledger::new(), &p, 0);
+    let (_, led) = reconcile(&obs(&["k"], &[("k", vec![w(10)])]), led, &p, 100);
     // It dies: the reaper reports its status.
     let mut o = obs(&["k"], &[]);
     o.exits.push(("k".into(), "exit 1".into()));
-    let (plan, led) = reconcile(&o, &led, &p, 200);
+    let (plan, led) = reconcile(&o, led, &p, 200);
     assert!(plan.spawn.is_empty(), "waits for the backoff");
     assert_eq!(plan.waiting, vec![("k".to_string(), 200 + S)]);
     assert_eq!(plan.wake_at, Some(200 + S));
@@ -73,19 +73,19 @@ fn crash_then_backoff_then_respawn_then_reset() {
         plan.events
     );
     // Not before next_retry, exactly at it.
-    let (plan, led) = reconcile(&obs(&["k"], &[]), &led, &p, 200 + S - 1);
+    let (plan, led) = reconcile(&obs(&["k"], &[]), led, &p, 200 + S - 1);
     assert!(plan.spawn.is_empty());
-    let (plan, led) = reconcile(&obs(&["k"], &[]), &led, &p, 200 + S);
+    let (plan, led) = reconcile(&obs(&["k"], &[]), led, &p, 200 + S);
     assert_eq!(plan.spawn.len(), 1);
     // Vanishes again without a status: crash 2, twice the delay.
-    let (_, led) = reconcile(&obs(&["k"], &[("k", vec![w(11)])]), &led, &p, 2 * S);
-    let (plan, led) = reconcile(&obs(&["k"], &[]), &led, &p, 3 * S);
+    let (_, led) = reconcile(&obs(&["k"], &[("k", vec![w(11)])]), led, &p, 2 * S);
+    let (plan, led) = reconcile(&obs(&["k"], &[]), led, &p, 3 * S);
     assert_eq!(plan.waiting, vec![("k".to_string(), 5 * S)]);
     assert_eq!((led["k"].crashes, led["k"].last_exit.as_deref()), (2, Some("vanished")));
     // Respawned, stays up for `reset`: count back to zero.
-    let (_, led) = reconcile(&obs(&["k"], &[]), &led, &p, 5 * S);
-    let (_, led) = reconcile(&obs(&["k"], &[("k", vec![w(12)])]), &led, &p, 6 * S);
-    let (plan, led) = reconcile(&obs(&["k"], &[("k", vec![w(12)])]), &led, &p, 66 * S);
+    let (_, led) = reconcile(&obs(&["k"], &[]), led, &p, 5 * S);
+    let (_, led) = reconcile(&obs(&["k"], &[("k", vec![w(12)])]), led, &p, 6 * S);
+    let (plan, led) = reconcile(&obs(&["k"], &[("k", vec![w(12)])]), led, &p, 66 * S);
     assert_eq!((led["k"].crashes, led["k"].next_retry), (0, None));
     assert!(plan.events[0].contains("crash count reset"));
 }
@@ -93,8 +93,8 @@ fn crash_then_backoff_then_respawn_then_reset() {
 #[test]
 fn spawned_but_not_yet_seen_is_not_a_crash_when_seen() {
     let p = policy();
-    let (_, led) = reconcile(&obs(&["k"], &[]), &Ledger::new(), &p, 0);
-    let (plan, led) = reconcile(&obs(&["k"], &[("k", vec![w(5)])]), &led, &p, 10);
+    let (_, led) = reconcile(&obs(&["k"], &[]), Ledger::new(), &p, 0);
+    let (plan, led) = reconcile(&obs(&["k"], &[("k", vec![w(5)])]), led, &p, 10);
     assert!(plan.events.is_empty() && plan.spawn.is_empty());
     assert_eq!(led["k"].crashes, 0);
 }
@@ -103,20 +103,20 @@ fn spawned_but_not_yet_seen_is_not_a_crash_when_seen() {
 fn stray_is_retired_after_grace_then_killed() {
     let p = policy();
     let o = obs(&[], &[("k", vec![w(40)])]);
-    let (plan, led) = reconcile(&o, &Ledger::new(), &p, 0);
+    let (plan, led) = reconcile(&o, Ledger::new(), &p, 0);
     assert!(plan.retire.is_empty());
     assert_eq!(plan.wake_at, Some(30 * S));
-    let (plan, led) = reconcile(&o, &led, &p, 30 * S - 1);
+    let (plan, led) = reconcile(&o, led, &p, 30 * S - 1);
     assert!(plan.retire.is_empty());
-    let (plan, led) = reconcile(&o, &led, &p, 30 * S);
+    let (plan, led) = reconcile(&o, led, &p, 30 * S);
     assert_eq!(plan.retire, vec![("k".to_string(), 40, 40)]);
-    let (plan, led) = reconcile(&o, &led, &p, 31 * S);
+    let (plan, led) = reconcile(&o, led, &p, 31 * S);
     assert!(plan.retire.is_empty() && plan.kill.is_empty(), "one SIGTERM, then wait");
-    let (plan, led) = reconcile(&o, &led, &p, 35 * S);
+    let (plan, led) = reconcile(&o, led, &p, 35 * S);
     assert_eq!(plan.kill, vec![("k".to_string(), 40, 40)]);
-    let (plan, led) = reconcile(&o, &led, &p, 36 * S);
+    let (plan, led) = reconcile(&o, led, &p, 36 * S);
     assert!(plan.kill.is_empty(), "SIGKILL once");
-    let (_, led) = reconcile(&obs(&[], &[]), &led, &p, 37 * S);
+    let (_, led) = reconcile(&obs(&[], &[]), led, &p, 37 * S);
     assert!(led.is_empty(), "a gone stray leaves the ledger");
 }
 
@@ -125,16 +125,16 @@ fn finished_agents_watcher_gets_the_longer_grace() {
     let p = policy();
     let mut o = obs(&["k"], &[("k", vec![w(40)])]);
     o.desired.get_mut("k").unwrap().all_gone = true;
-    let (plan, led) = reconcile(&o, &Ledger::new(), &p, 0);
+    let (plan, led) = reconcile(&o, Ledger::new(), &p, 0);
     assert_eq!(plan.wake_at, Some(180 * S));
-    let (plan, led) = reconcile(&o, &led, &p, 179 * S);
+    let (plan, led) = reconcile(&o, led, &p, 179 * S);
     assert!(plan.retire.is_empty());
-    let (plan, _) = reconcile(&o, &led, &p, 180 * S);
+    let (plan, _) = reconcile(&o, led, &p, 180 * S);
     assert_eq!(plan.retire.len(), 1);
     assert!(plan.events[0].contains("its sessions are gone"));
     let mut gone = obs(&["k"], &[]);
     gone.desired.get_mut("k").unwrap().all_gone = true;
-    let (plan, _) = reconcile(&gone, &Ledger::new(), &p, 0);
+    let (plan, _) = reconcile(&gone, Ledger::new(), &p, 0);
     assert!(plan.spawn.is_empty(), "a finished agent's artifact is never spawned");
 }
 
@@ -145,23 +145,23 @@ fn duplicates_are_left_to_exit_by_themselves() {
         Watcher { pid: 7, pgid: 7, holds_lock: Some(false) },
         Watcher { pid: 8, pgid: 8, holds_lock: Some(true) },
     ];
-    let (plan, _) = reconcile(&obs(&["k"], &[("k", two.clone())]), &Ledger::new(), &p, 0);
+    let (plan, _) = reconcile(&obs(&["k"], &[("k", two.clone())]), Ledger::new(), &p, 0);
     assert_eq!((plan.spawn.len(), plan.retire.len()), (0, 0));
     // Of a stray pair, only the lock holder is signalled.
-    let (_, led) = reconcile(&obs(&[], &[("k", two.clone())]), &Ledger::new(), &p, 0);
-    let (plan, _) = reconcile(&obs(&[], &[("k", two)]), &led, &p, 30 * S);
+    let (_, led) = reconcile(&obs(&[], &[("k", two.clone())]), Ledger::new(), &p, 0);
+    let (plan, _) = reconcile(&obs(&[], &[("k", two)]), led, &p, 30 * S);
     assert_eq!(plan.retire, vec![("k".to_string(), 8, 8)]);
     let lone_loser = vec![Watcher { pid: 9, pgid: 9, holds_lock: Some(false) }];
-    let (_, led) = reconcile(&obs(&[], &[("k", lone_loser.clone())]), &Ledger::new(), &p, 0);
-    let (plan, _) = reconcile(&obs(&[], &[("k", lone_loser)]), &led, &p, 30 * S);
+    let (_, led) = reconcile(&obs(&[], &[("k", lone_loser.clone())]), Ledger::new(), &p, 0);
+    let (plan, _) = reconcile(&obs(&[], &[("k", lone_loser)]), led, &p, 30 * S);
     assert!(plan.retire.is_empty(), "a process that does not hold the lock is never signalled");
 }
 
 #[test]
 fn desired_again_cancels_a_stray_timer() {
     let p = policy();
-    let (_, led) = reconcile(&obs(&[], &[("k", vec![w(3)])]), &Ledger::new(), &p, 0);
-    let (plan, led) = reconcile(&obs(&["k"], &[("k", vec![w(3)])]), &led, &p, 40 * S);
+    let (_, led) = reconcile(&obs(&[], &[("k", vec![w(3)])]), Ledger::new(), &p, 0);
+    let (plan, led) = reconcile(&obs(&["k"], &[("k", vec![w(3)])]), led, &p, 40 * S);
     assert!(plan.retire.is_empty());
     assert_eq!(led["k"].stray_since, None);
 }
@@ -225,7 +225,7 @@ fn invariants_hold_over_thousands_of_random_histories() {
         let (mut led, mut now) = (Ledger::new(), r.below(1 << 40));
         for _ in 0..30 {
             let o = random_observed(&mut r);
-            let (plan, next) = reconcile(&o, &led, &p, now);
+            let (plan, next) = reconcile(&o, led.clone(), &p, now);
             let mut seen = BTreeSet::new();
             for (k, _) in &plan.spawn {
                 assert!(!o.supervised.contains_key(k), "spawned supervised {k}");

@@ -41,8 +41,9 @@ pub trait Host {
     fn now(&mut self) -> u64;
     /// This home's watchers from the process table, or why it is unknown.
     fn read_supervised(&mut self) -> Result<Supervised, String>;
-    /// The desired set from the store.
-    fn read_desired(&mut self) -> BTreeMap<Key, Want>;
+    /// Brings the desired set up to date (in place: a host that knows
+    /// nothing changed leaves it as it is).
+    fn read_desired(&mut self, desired: &mut BTreeMap<Key, Want>);
     /// Spawns the watcher of `key` unless its lock is held.
     fn spawn(&mut self, key: &str, artifact: &str) -> Result<Spawned, String>;
     /// Sends `signal` to the watcher `pid` of `key` if it may be signalled.
@@ -59,6 +60,7 @@ pub struct Supervisor {
     pub ledger: Ledger,
     /// The settings in force.
     pub config: Config,
+    desired: BTreeMap<Key, Want>,
     snapshot: Option<Supervised>,
     children: BTreeMap<i32, Key>,
     exits: Vec<(Key, String)>,
@@ -71,6 +73,7 @@ impl Supervisor {
         Supervisor {
             ledger,
             config,
+            desired: BTreeMap::new(),
             snapshot: None,
             children: BTreeMap::new(),
             exits: Vec::new(),
@@ -127,16 +130,19 @@ impl Supervisor {
                 Err(e) => (self.snapshot, self.problem) = (None, Some(e)),
             }
         }
-        let desired = host.read_desired();
+        host.read_desired(&mut self.desired);
         let Some(supervised) = self.snapshot.take() else {
             // The process table is unknown: spawn nothing, retire nothing.
             host.report(&[], &self.ledger, self.problem.as_deref());
             return Plan::default();
         };
+        let desired = std::mem::take(&mut self.desired);
         let obs = Observed { desired, supervised, exits: std::mem::take(&mut self.exits) };
         let policy = Policy::new(&self.config);
-        let (mut plan, mut ledger) = reconcile::reconcile(&obs, &self.ledger, &policy, now);
-        let mut supervised = obs.supervised;
+        let ledger = std::mem::take(&mut self.ledger);
+        let (mut plan, mut ledger) = reconcile::reconcile(&obs, ledger, &policy, now);
+        let (mut supervised, desired) = (obs.supervised, obs.desired);
+        self.desired = desired;
         for (key, artifact) in plan.spawn.clone() {
             let (pid, holds) = match host.spawn(&key, &artifact) {
                 Ok(Spawned::Started(pid)) => {

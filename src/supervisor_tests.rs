@@ -26,8 +26,8 @@ impl Host for Fake {
         }
         Ok(self.table.clone())
     }
-    fn read_desired(&mut self) -> BTreeMap<Key, Want> {
-        self.desired.clone()
+    fn read_desired(&mut self, desired: &mut BTreeMap<Key, Want>) {
+        desired.clone_from(&self.desired);
     }
     fn spawn(&mut self, key: &str, _artifact: &str) -> Result<Spawned, String> {
         if self.spawn_fails {
@@ -129,8 +129,8 @@ fn run_stops_on_request() {
         fn read_supervised(&mut self) -> Result<Supervised, String> {
             self.0.read_supervised()
         }
-        fn read_desired(&mut self) -> BTreeMap<Key, Want> {
-            self.0.read_desired()
+        fn read_desired(&mut self, d: &mut BTreeMap<Key, Want>) {
+            self.0.read_desired(d)
         }
         fn spawn(&mut self, k: &str, a: &str) -> Result<Spawned, String> {
             self.0.spawn(k, a)

@@ -194,6 +194,11 @@ fn sigterm_to_exit() {
     for _ in 0..5 {
         let mut d = h.cmd(&["daemon", "run"]).spawn().unwrap();
         wait_for("10 watchers", Duration::from_secs(10), || h.lock_holders() == 10);
+        // Its first tick is published once its signal handlers are in place.
+        let published = format!("pid = {}\n", d.id());
+        wait_for("the daemon's first tick", Duration::from_secs(10), || {
+            fs::read_to_string(h.home.join("daemon.state")).is_ok_and(|s| s.starts_with(&published))
+        });
         let t = Instant::now();
         bach::sys::kill(d.id() as i32, libc::SIGTERM).unwrap();
         let st = d.wait().unwrap();
@@ -213,6 +218,8 @@ struct Synthetic {
     sessions: Vec<store::Session>,
     tasks: Vec<store::Task>,
     now: u64,
+    /// The store was re-read: the desired set must be recomputed.
+    changed: bool,
 }
 
 impl Host for Synthetic {
@@ -222,8 +229,11 @@ impl Host for Synthetic {
     fn read_supervised(&mut self) -> Result<Supervised, String> {
         Ok(self.table.clone())
     }
-    fn read_desired(&mut self) -> BTreeMap<Key, Want> {
-        store::desired(self.st.home_str(), &self.sessions, &self.tasks, Some(&[]))
+    fn read_desired(&mut self, desired: &mut BTreeMap<Key, Want>) {
+        if self.changed {
+            *desired = store::desired(self.st.home_str(), &self.sessions, &self.tasks, Some(&[]));
+            self.changed = false;
+        }
     }
     fn spawn(&mut self, _key: &str, _artifact: &str) -> Result<Spawned, String> {
         Ok(Spawned::Started(1000))
@@ -254,7 +264,7 @@ fn synthetic(h: &Home, n: usize) -> Synthetic {
         .collect();
     let (sessions, _) = st.sessions();
     let (tasks, _) = st.tasks();
-    Synthetic { st, table, sessions, tasks, now: 1_000_000 }
+    Synthetic { st, table, sessions, tasks, now: 1_000_000, changed: true }
 }
 
 #[test]
@@ -275,6 +285,7 @@ fn tick_cost_at_10_100_1000_artifacts() {
             let c = cpu_thread();
             (host.sessions, _) = host.st.sessions();
             (host.tasks, _) = host.st.tasks();
+            host.changed = true;
             sup.tick(&mut host, true);
             reread.push((cpu_thread() - c).as_secs_f64() * 1e3);
         }
