@@ -12,7 +12,8 @@ use crate::{lock, procs, spawn, text};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-fn warn_problems(problems: &[store::Problem]) {
+/// Says on stderr which records were skipped and why.
+pub fn warn_problems(problems: &[store::Problem]) {
     for p in problems {
         eprintln!("bach: warning: skipped {p}");
     }

@@ -34,6 +34,9 @@ pub fn parse(text: &str) -> Result<Vec<Field<'_>>, LineError> {
             continue;
         }
         let err = |reason: String| Err(LineError { line, reason });
+        if trimmed.chars().any(|c| c.is_control() && c != '\t') {
+            return err(format!("control character in '{}'", crate::text::escape(trimmed)));
+        }
         let Some((key, value)) = trimmed.split_once('=') else {
             return err(format!("no '=' in '{}'", crate::text::escape(trimmed)));
         };
@@ -104,7 +107,8 @@ mod tests {
         assert_eq!(e(" = 1").reason, "empty key");
         assert_eq!(e("k =  ").reason, "empty value for 'k'");
         assert_eq!(e("k = 1\nk = 2").reason, "key 'k' given twice (first on line 1)");
-        assert_eq!(e("\x1b").reason, "no '=' in '\\x1b'");
+        assert_eq!(e("a = b\x1bc").reason, "control character in 'a = b\\x1bc'");
+        assert!(parse("a\t=\tb c").is_ok(), "tabs are blanks");
     }
 
     #[test]

@@ -78,8 +78,10 @@ pub fn status(json: bool) -> Result<u8> {
     let (header, led) = state.and_then(|t| ledger::parse(&t)).unwrap_or_default();
     let header = Some(header).filter(|h| holder.is_some() && Some(h.pid) == holder);
     let procs = commands::table();
-    let (sessions, _) = st.sessions();
-    let (tasks, _) = st.tasks();
+    let (sessions, p1) = st.sessions();
+    let (tasks, p2) = st.tasks();
+    commands::warn_problems(&p1);
+    commands::warn_problems(&p2);
     let desired = store::desired(st.home_str(), &sessions, &tasks, procs.as_deref());
     let watchers = procs.as_deref().map(|p| ps::watchers(p, sys::getuid())).unwrap_or_default();
     let lines: Vec<Line> = desired

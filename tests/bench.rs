@@ -1,6 +1,7 @@
 //! Benchmarks: `cargo test --release --test bench -- --ignored --nocapture`.
 //! Each prints figures (medians of several runs); none asserts timing, the
-//! machines are too noisy for that.
+//! machines are too noisy for that. `BACH_BENCH_BIN=path` measures another
+//! build of the same version (the static musl one, say).
 
 use bach::config::Config;
 use bach::reconcile::{Key, Ledger, Watcher};
@@ -12,7 +13,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_bach");
+/// The binary measured: this build, or another one (the static musl build,
+/// say) named by `BACH_BENCH_BIN`.
+fn bin() -> String {
+    std::env::var("BACH_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_bach").into())
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -30,8 +35,9 @@ fn cpu_thread() -> Duration {
 fn ticks_to_duration(stat: &str) -> Duration {
     let after = &stat[stat.rfind(')').unwrap() + 2..];
     let f: Vec<u64> = after.split(' ').filter_map(|x| x.parse().ok()).collect();
-    // utime and stime are fields 14 and 15 of /proc/PID/stat (11 and 12 after the state).
-    Duration::from_millis((f[10] + f[11]) * 10)
+    // utime, stime, cutime and cstime are fields 14 to 17 of /proc/PID/stat
+    // (10 to 13 after the state); the last two count reaped children (`ps`).
+    Duration::from_millis((f[10] + f[11] + f[12] + f[13]) * 10)
 }
 
 fn cpu_of(pid: u32) -> Duration {
@@ -59,7 +65,7 @@ impl Home {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = Command::new(bin());
         c.args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap())
@@ -333,7 +339,7 @@ mod watcher {
         }
 
         fn watch(&self, artifact: &Path) -> Child {
-            Command::new(env!("CARGO_BIN_EXE_bach"))
+            Command::new(super::bin())
                 .args(["internal", "session-watch"])
                 .arg(artifact)
                 .env_clear()

@@ -327,3 +327,84 @@ fn racing_starts_and_daemon_restarts_never_give_two_lock_holders() {
     });
     assert!(samples > 50, "sampled {samples} times");
 }
+
+#[test]
+fn status_reports_running_stopped_and_killed_with_the_right_exit_codes() {
+    let mut env = Env::new("status");
+    env.write_config(FAST);
+    let arts = sessions(&env, 2);
+    // A third session whose watcher always crashes: it shows its backoff.
+    let bad = env.artifact("bad.jsonl");
+    env.ok(&["sessions", "start", "--no-watch", "--task", "t", "--id", "bad", "--artifact", &bad]);
+    // A record written by hand with a control character is skipped, escaped.
+    let record =
+        format!("artifact = {}\ntask = t\nstate = live\nstarted = 1\n", env.artifact("\u{1b}[31m"));
+    fs::write(env.home.join("sessions/esc"), record).unwrap();
+    fs::create_dir_all(env.home.join("watch").join(format!("{}.lock", env.key(&bad)))).unwrap();
+    let out = env.run(&["daemon", "status", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "not running yet");
+    let doc = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(doc.starts_with(r#"{"running":false,"pid":null,"started":null,"reconcile_seconds":null,"problem":null,"artifacts":["#), "{doc}");
+    let pid = start_daemon(&mut env);
+    wait_until("both watchers and a crash", Duration::from_secs(5), || {
+        let s = state(&env);
+        let up = arts.iter().all(|(_, k)| holder(&env, k).is_some());
+        if up && s.keys().any(|k| k.ends_with(".crashes")) {
+            Ok(())
+        } else {
+            Err(s)
+        }
+    });
+    let doc = env.ok(&["daemon", "status", "--json"]);
+    assert!(doc.starts_with(&format!(r#"{{"running":true,"pid":{pid},"started":"#)), "{doc}");
+    assert!(doc.contains(r#""reconcile_seconds":1,"problem":null"#), "{doc}");
+    let (a0, k0) = &arts[0];
+    let w0 = holder(&env, k0).unwrap();
+    assert!(doc.contains(&format!(r#"{{"artifact":"{a0}","key":"{k0}","sessions":["s0"],"state":"supervised","watcher_pid":{w0},"crashes":0,"last_exit":null,"next_retry":null}}"#)), "{doc}");
+    assert!(
+        doc.contains(r#""state":"backoff","watcher_pid":null,"crashes":"#)
+            && doc.contains(r#""last_exit":"exit 1","next_retry":"#),
+        "{doc}"
+    );
+    let text = env.ok(&["daemon", "status"]);
+    assert!(text.starts_with(&format!("daemon: running (pid {pid}, up ")), "{text}");
+    assert!(text.contains(&format!("supervised (pid {w0}, up ")), "{text}");
+    assert!(
+        text.contains("waiting: crashed ") && text.contains(", last exit 1, retry in "),
+        "{text}"
+    );
+    let err = String::from_utf8_lossy(&env.run(&["daemon", "status"]).stderr).into_owned();
+    assert!(
+        err.contains("sessions/esc:1: control character in 'artifact = ")
+            && err.contains("\\x1b[31m'"),
+        "{err}"
+    );
+    assert!(!text.contains('\u{1b}') && !err.contains('\u{1b}'), "never raw");
+    // A stray shows as one.
+    let stray = env.artifact("stray.jsonl");
+    let spid = env.spawn(&["internal", "session-watch", &stray]);
+    wait_until("the stray in the status", Duration::from_secs(3), || {
+        let t = env.ok(&["daemon", "status"]);
+        if t.contains("strays:\n") && t.contains(&spid.to_string()) {
+            Ok(())
+        } else {
+            Err(t)
+        }
+    });
+    // Killed: not running (exit 3), the watchers still shown as supervised.
+    bach::sys::kill(pid, libc::SIGKILL).unwrap();
+    env.wait_child(pid as u32, Duration::from_secs(2));
+    let out = env.run(&["daemon", "status"]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("daemon: not running\n")
+            && text.contains(&format!("supervised (pid {w0}")),
+        "{text}"
+    );
+    // Stopped cleanly: still 3.
+    let pid = start_daemon(&mut env);
+    bach::sys::kill(pid, libc::SIGTERM).unwrap();
+    assert_eq!(env.wait_child(pid as u32, Duration::from_secs(2)), Some(0));
+    assert_eq!(env.run(&["daemon", "status", "--json"]).status.code(), Some(3));
+}

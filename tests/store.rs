@@ -189,7 +189,10 @@ fn unparsable_records_are_reported_and_skipped_never_hiding_others() {
     let t = env.home.join("tasks");
     for want in [
         format!("skipped {}:2: unknown task state 'exploded'", t.join("bad1").display()),
-        format!("skipped {}:1: no '=' in '\\x1b[31m no equals here'", t.join("bad2").display()),
+        format!(
+            "skipped {}:1: control character in '\\x1b[31m no equals here'",
+            t.join("bad2").display()
+        ),
         format!("skipped {}: is not UTF-8", t.join("bad3").display()),
         format!("skipped {}: is larger than 65536 bytes", t.join("big").display()),
         format!("skipped {}: is not a regular file", t.join("dir").display()),
