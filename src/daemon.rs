@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 /// The store is read again at least this often even if nothing changed.
 const FULL_READ_MS: u64 = 60_000;
+/// How often the files of long-gone keys are looked for.
+const SWEEP_MS: u64 = 3_600_000;
 
 /// A folder's mtime, size and inode: it changes when a record is written.
 type Stamp = Option<(i64, i64, u64, u64)>;
@@ -42,6 +44,7 @@ struct Real {
     tasks: Vec<Task>,
     stamp: (Stamp, Stamp),
     read_at: u64,
+    swept_at: u64,
     last_desired: BTreeSet<Key>,
     procs_changed: bool,
     /// The last process table (for `gone` sessions and signal checks).
@@ -114,6 +117,47 @@ impl Real {
             .take()
             .ok_or_else(|| format!("ps did not exit within {}s", limit.as_secs()))?;
         procs::finish(&buf, &status)
+    }
+
+    /// Removes the `watch/` and `logs/` files of keys that have been neither
+    /// desired nor locked for a day, holding the key's lock meanwhile (a
+    /// watcher that locked the old file notices and starts over).
+    fn sweep(&mut self, now: u64) {
+        if now < self.swept_at + SWEEP_MS {
+            return;
+        }
+        self.swept_at = now;
+        let Ok(dir) = std::fs::read_dir(self.st.home.join("watch")) else { return };
+        let day_ago = std::time::SystemTime::now() - Duration::from_secs(86400);
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(key) = name.strip_suffix(".lock").filter(|k| !self.last_desired.contains(*k))
+            else {
+                continue;
+            };
+            let files = [
+                entry.path(),
+                spawn::status_path(&self.st.home, key),
+                spawn::log_path(&self.st.home, key),
+            ];
+            let fresh = files.iter().any(|f| {
+                std::fs::metadata(f).and_then(|m| m.modified()).is_ok_and(|t| t > day_ago)
+            });
+            if fresh {
+                continue;
+            }
+            let Ok(lock::Taken::Held(_held)) = lock::acquire(&files[0]) else { continue };
+            for f in &files[1..] {
+                let _ = std::fs::remove_file(f);
+            }
+            for n in 1..=3 {
+                let _ = std::fs::remove_file(format!("{}.{n}", files[2].display()));
+            }
+            let _ = std::fs::remove_file(&files[0]);
+            self.log.line(&format!(
+                "removed the files of key {key}: neither desired nor watched for a day"
+            ));
+        }
     }
 
     /// Re-reads the records when their folders changed, or once a minute.
@@ -201,6 +245,7 @@ impl Host for Real {
             self.last_desired = desired.keys().cloned().collect();
         }
         self.procs_changed = false;
+        self.sweep(now_ms());
     }
 
     fn spawn(&mut self, key: &str, artifact: &str) -> std::result::Result<Spawned, String> {
@@ -328,6 +373,7 @@ pub fn run() -> Result<u8> {
         tasks: Vec::new(),
         stamp: (None, None),
         read_at: 0,
+        swept_at: 0,
         last_desired: BTreeSet::new(),
         procs_changed: false,
         procs: None,

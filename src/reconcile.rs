@@ -139,8 +139,11 @@ pub fn crash(plan: &mut Plan, key: &str, e: &mut Entry, why: String, policy: &Po
     e.running = false;
     e.since = None;
     plan.events.push(format!(
-        "watcher of {} (key {key}) crashed: {why}; crash {}, backing off {}ms",
-        e.artifact, e.crashes, delay
+        "watcher of {} (key {key}) crashed: {why}; crash {}, backing off {}ms until {}",
+        e.artifact,
+        e.crashes,
+        delay,
+        crate::log::utc((now + delay).div_ceil(1000))
     ));
     e.last_exit = Some(why);
 }

@@ -408,3 +408,50 @@ fn status_reports_running_stopped_and_killed_with_the_right_exit_codes() {
     assert_eq!(env.wait_child(pid as u32, Duration::from_secs(2)), Some(0));
     assert_eq!(env.run(&["daemon", "status", "--json"]).status.code(), Some(3));
 }
+
+#[test]
+fn files_of_keys_unused_for_a_day_are_swept_and_others_kept() {
+    let mut env = Env::new("sweep");
+    env.write_config(FAST);
+    let arts = sessions(&env, 1);
+    let (old, fresh) = ("0123456789abcdef", "fedcba9876543210");
+    fs::create_dir_all(env.home.join("watch")).unwrap();
+    fs::create_dir_all(env.home.join("logs")).unwrap();
+    let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 86400);
+    for key in [old, fresh] {
+        for f in [
+            format!("watch/{key}.lock"),
+            format!("watch/{key}.status"),
+            format!("logs/watch-{key}.log"),
+            format!("logs/watch-{key}.log.1"),
+        ] {
+            let file = fs::File::create(env.home.join(&f)).unwrap();
+            if key == old {
+                file.set_modified(two_days_ago).unwrap();
+            }
+        }
+    }
+    start_daemon(&mut env);
+    wait_until("the old key's files to go", Duration::from_secs(3), || {
+        let left: Vec<_> = fs::read_dir(env.home.join("watch"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n.to_string_lossy().starts_with(old))
+            .collect();
+        if left.is_empty() && !env.home.join(format!("logs/watch-{old}.log.1")).exists() {
+            Ok(())
+        } else {
+            Err(left)
+        }
+    });
+    for f in [
+        format!("watch/{fresh}.lock"),
+        format!("watch/{fresh}.status"),
+        format!("logs/watch-{fresh}.log"),
+    ] {
+        assert!(env.home.join(&f).exists(), "{f} is younger than a day and kept");
+    }
+    assert!(holder(&env, &arts[0].1).is_some(), "the desired key's watcher runs on");
+    assert!(daemon_log(&env).contains(&format!("removed the files of key {old}")));
+}
