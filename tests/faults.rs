@@ -230,39 +230,45 @@ fn ps_printing_one_garbage_line_stops_spawning_and_retiring_until_it_is_fixed() 
     ps_fault("ps-garbage", garbage, "ps output: line ");
 }
 
-#[test]
-fn ps_that_hangs_is_killed_with_its_children_at_the_timeout_and_logged_once() {
-    let pids = std::env::temp_dir().join(format!("bach-hang-{}.pids", std::process::id()));
-    let _ = fs::remove_file(&pids);
-    // The fake records itself and the child it leaves hanging.
-    let hang = |dir: &Path| {
-        let file = pids.display();
-        put_ps(dir, Some(&format!("echo $$ >> {file}\nsleep 59.75 &\necho $! >> {file}\nwait")));
-    };
-    let recorded = || -> Vec<i32> {
-        let text = fs::read_to_string(&pids).unwrap_or_default();
+/// The pids a fake `ps` wrote to a file. Dropped, it kills those still
+/// running its `sleep 59.75` and removes the file.
+struct Recorded(PathBuf);
+
+impl Recorded {
+    fn pids(&self) -> Vec<i32> {
+        let text = fs::read_to_string(&self.0).unwrap_or_default();
         text.lines().map(|l| l.parse().unwrap()).collect()
-    };
-    struct KillLeft<F: Fn() -> Vec<i32>>(F);
-    impl<F: Fn() -> Vec<i32>> Drop for KillLeft<F> {
-        fn drop(&mut self) {
-            for pid in (self.0)() {
-                let mine = fs::read(format!("/proc/{pid}/cmdline"))
-                    .is_ok_and(|c| c.windows(5).any(|w| w == b"59.75"));
-                if mine && proc_state(pid) != Some('Z') {
-                    let _ = bach::sys::kill(pid, libc::SIGKILL);
-                }
+    }
+}
+
+impl Drop for Recorded {
+    fn drop(&mut self) {
+        for pid in self.pids() {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if cmdline.windows(5).any(|w| w == b"59.75") && proc_state(pid) != Some('Z') {
+                let _ = bach::sys::kill(pid, libc::SIGKILL);
             }
         }
+        let _ = fs::remove_file(&self.0);
     }
-    let _left = KillLeft(recorded);
+}
+
+#[test]
+fn ps_that_hangs_is_killed_with_its_children_at_the_timeout_and_logged_once() {
+    let file = std::env::temp_dir().join(format!("bach-hang-{}.pids", std::process::id()));
+    let recorded = Recorded(file.clone());
+    // The fake records itself and the child it leaves hanging.
+    let hang = |dir: &Path| {
+        let file = file.display();
+        put_ps(dir, Some(&format!("echo $$ >> {file}\nsleep 59.75 &\necho $! >> {file}\nwait")));
+    };
     drop(ps_fault("ps-hang", hang, "ps did not finish within 1s"));
-    let pids_seen = recorded();
-    assert!(pids_seen.len() >= 4, "the fake ran on several ticks: {pids_seen:?}");
+    let pids = recorded.pids();
+    assert!(pids.len() >= 4, "the fake ran on several ticks: {pids:?}");
     // Killed children of a reaped parent stay zombies here (pid 1 does not
     // reap orphans): a zombie is dead enough.
     wait_until("every hanging ps and its child to be killed", secs(1), || {
-        let alive: Vec<(i32, Option<char>)> = pids_seen
+        let alive: Vec<(i32, Option<char>)> = pids
             .iter()
             .map(|&p| (p, proc_state(p)))
             .filter(|(_, s)| s.is_some_and(|s| s != 'Z'))
@@ -273,7 +279,6 @@ fn ps_that_hangs_is_killed_with_its_children_at_the_timeout_and_logged_once() {
             Err(alive)
         }
     });
-    let _ = fs::remove_file(&pids);
 }
 
 // 2. The watcher binary cannot be executed.
@@ -579,7 +584,10 @@ fn daemon_sigkilled_mid_tick_twenty_times_never_gives_two_lock_holders_and_conve
             std::thread::sleep(Duration::from_millis(5));
         }
         let took = t.elapsed();
+        let holders = || keys.iter().map(|k| holder(&env, k)).collect::<Vec<_>>();
+        let converged = holders();
         std::thread::sleep(Duration::from_millis(1000));
+        assert_eq!(holders(), converged, "the same watchers a second later");
         drop(stopper);
         (sampler.join().unwrap(), took)
     });
