@@ -4,6 +4,7 @@ mod util;
 
 mod cli;
 mod daemon;
+mod faults;
 mod lifecycle;
 mod service;
 mod store;
