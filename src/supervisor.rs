@@ -96,7 +96,9 @@ impl Supervisor {
             if wake.stop {
                 return;
             }
-            full = wake.exits.is_empty();
+            // A crash is recorded from the reaped status alone; a clean exit
+            // (SIGTERM, or a lock found taken) asks `ps` who watches now.
+            full = wake.exits.iter().all(|(_, s)| s == "exit 0");
             if let Some(c) = wake.config {
                 (self.config, full) = (c, true);
             }

@@ -152,3 +152,41 @@ fn run_stops_on_request() {
     assert_eq!((host.1, host.0.spawned.len()), (3, 1), "three ticks, one spawn");
     assert_eq!(host.0.now, 1_000_000 + 15_000, "waits reconcile_seconds between ticks");
 }
+
+#[test]
+fn a_clean_exit_asks_ps_and_a_crash_does_not() {
+    struct Exits(Fake, Vec<Vec<(i32, String)>>, u32);
+    impl Host for Exits {
+        fn now(&mut self) -> u64 {
+            self.0.now()
+        }
+        fn read_supervised(&mut self) -> Result<Supervised, String> {
+            self.2 += 1;
+            self.0.read_supervised()
+        }
+        fn read_desired(&mut self, d: &mut BTreeMap<Key, Want>) {
+            self.0.read_desired(d)
+        }
+        fn spawn(&mut self, k: &str, a: &str) -> Result<Spawned, String> {
+            self.0.spawn(k, a)
+        }
+        fn retire(&mut self, k: &str, p: i32, g: i32, s: i32) {
+            self.0.retire(k, p, g, s)
+        }
+        fn report(&mut self, e: &[String], l: &Ledger, p: Option<&str>) {
+            self.0.report(e, l, p)
+        }
+        fn wait(&mut self, _deadline: u64) -> Wake {
+            self.0.now += 1;
+            match self.1.pop() {
+                Some(exits) => Wake { exits, ..Wake::default() },
+                None => Wake { stop: true, ..Wake::default() },
+            }
+        }
+    }
+    for (status, reads) in [("exit 0", 2), ("signal 9", 1), ("exit 1", 1)] {
+        let mut host = Exits(fake(&["k"]), vec![vec![(101, status.to_string())]], 0);
+        Supervisor::new(Config::default(), Ledger::new()).run(&mut host);
+        assert_eq!(host.2, reads, "after {status}");
+    }
+}
