@@ -452,6 +452,8 @@ fn files_of_keys_unused_for_a_day_are_swept_and_others_kept() {
     ] {
         assert!(env.home.join(&f).exists(), "{f} is younger than a day and kept");
     }
-    assert!(holder(&env, &arts[0].1).is_some(), "the desired key's watcher runs on");
+    wait_until("the desired key's watcher, untouched by the sweep", Duration::from_secs(3), || {
+        holder(&env, &arts[0].1).ok_or("no lock holder")
+    });
     assert!(daemon_log(&env).contains(&format!("removed the files of key {old}")));
 }
