@@ -54,13 +54,9 @@ pub fn stop(timeout: u64, watchers: bool) -> Result<u8> {
     Ok(0)
 }
 
-fn lock_file(home: &Path) -> PathBuf {
-    home.join("daemon.lock")
-}
-
 /// The pid of the running daemon: whoever holds `daemon.lock` (`F_GETLK`).
 pub fn daemon_pid(home: &Path) -> Option<i32> {
-    lock::holder(&lock_file(home)).ok().flatten()
+    lock::holder(&home.join("daemon.lock")).ok().flatten()
 }
 
 fn probe(path: &Path) -> Result<Option<i32>> {
@@ -92,7 +88,7 @@ pub fn may_signal_daemon(pid: i32, procs: &[Proc], uid: u32, own: &str) -> bool 
 /// as this user's `bach daemon run`, then waits up to `timeout` for the lock
 /// to be free. A holder that is not such a daemon is an error, unsignalled.
 pub fn stop_daemon(home: &Path, timeout: Duration) -> Result<StopOutcome> {
-    let path = lock_file(home);
+    let path = home.join("daemon.lock");
     let Some(pid) = probe(&path)? else {
         return Ok(StopOutcome::NotRunning);
     };
@@ -127,7 +123,17 @@ pub fn stop_daemon(home: &Path, timeout: Duration) -> Result<StopOutcome> {
 /// its group when it leads one), SIGKILL 5 s later to those `ps` still shows
 /// so. Returns how many were signalled.
 pub fn retire_watchers(home: &Path) -> Result<usize> {
-    let keys = watch_keys(home);
+    // The keys that have a lock file in `watch/`; none when there is no `watch/`.
+    let keys: Vec<String> = std::fs::read_dir(home.join("watch"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let key = name.strip_suffix(".lock")?;
+            (!key.starts_with('.')).then(|| key.to_string())
+        })
+        .collect();
     if keys.is_empty() {
         return Ok(0);
     }
@@ -157,20 +163,6 @@ pub fn retire_watchers(home: &Path) -> Result<usize> {
     Ok(sent.len())
 }
 
-/// The keys that have a lock file in `watch/`.
-fn watch_keys(home: &Path) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(home.join("watch")) else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let key = name.strip_suffix(".lock")?;
-            (!key.starts_with('.')).then(|| key.to_string())
-        })
-        .collect()
-}
-
 /// `bach daemon logs`: the last `lines` lines of `logs/daemon.log`, reaching
 /// back into `daemon.log.1` when the current log (just rotated) has fewer.
 /// A missing log is a note on stderr and exit 0: no daemon has logged yet.
@@ -180,10 +172,7 @@ pub fn logs(lines: usize) -> Result<u8> {
     let read = |p: &Path, n| tail(p, n).map_err(|e| Error::io("read", p, &e));
     let current = read(&path, lines)?;
     let have = current.as_ref().map_or(0, Vec::len);
-    let older = match have < lines {
-        true => read(&rotated, lines - have)?,
-        false => None,
-    };
+    let older = if have < lines { read(&rotated, lines - have)? } else { None };
     if current.is_none() && older.is_none() {
         eprintln!("bach: no daemon log yet: {} does not exist", path.display());
         return Ok(0);
