@@ -68,9 +68,7 @@ fn probe(path: &Path) -> Result<Option<i32>> {
 /// `python3 /x/bach daemon run` is not bach), or exactly `own`, the path of
 /// this bach, which may hold spaces (`/Users/a/My Tools/bach`).
 pub fn is_daemon_command(command: &str, own: &str) -> bool {
-    let Some(prog) = command.trim_end().strip_suffix(" daemon run") else {
-        return false;
-    };
+    let Some(prog) = command.trim_end().strip_suffix(" daemon run") else { return false };
     let named = prog == "bach" || prog.ends_with("/bach");
     named && (!prog.contains(char::is_whitespace) || prog == own)
 }
@@ -89,9 +87,7 @@ pub fn may_signal_daemon(pid: i32, procs: &[Proc], uid: u32, own: &str) -> bool 
 /// to be free. A holder that is not such a daemon is an error, unsignalled.
 pub fn stop_daemon(home: &Path, timeout: Duration) -> Result<StopOutcome> {
     let path = home.join("daemon.lock");
-    let Some(pid) = probe(&path)? else {
-        return Ok(StopOutcome::NotRunning);
-    };
+    let Some(pid) = probe(&path)? else { return Ok(StopOutcome::NotRunning) };
     let procs = procs::snapshot(PS_TIMEOUT)
         .map_err(|e| Error::fail(format!("cannot tell whether pid {pid} is the daemon: {e}")))?;
     let own = std::env::current_exe().ok().and_then(|p| p.to_str().map(String::from));
@@ -192,9 +188,7 @@ pub fn logs(lines: usize) -> Result<u8> {
 /// backwards in fixed chunks so that memory holds only those lines, never
 /// the whole log. `Ok(None)` when the file does not exist.
 fn tail(path: &Path, n: usize) -> io::Result<Option<Vec<Vec<u8>>>> {
-    let Some(file) = files::open_regular(path)? else {
-        return Ok(None);
-    };
+    let Some(file) = files::open_regular(path)? else { return Ok(None) };
     let len = file.metadata()?.len();
     if len == 0 {
         return Ok(Some(Vec::new()));

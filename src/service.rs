@@ -196,21 +196,19 @@ pub struct Runner {
 
 /// A command that ran to its exit.
 pub struct Ran {
-    line: String,
     /// Its exit status.
     pub code: i32,
-    output: String,
+    /// What to say unless it is 0: "'COMMAND' exited N: its first line of output".
+    failure: String,
 }
 
 impl Ran {
-    /// Ok when it exited 0, else "'COMMAND' exited N: its first line of output".
+    /// Ok when it exited 0, else its failure.
     pub fn ok(self) -> Result<()> {
-        if self.code == 0 {
-            return Ok(());
+        match self.code {
+            0 => Ok(()),
+            _ => Err(Error::fail(self.failure)),
         }
-        let first = self.output.lines().map(str::trim).find(|l| !l.is_empty());
-        let said = first.map(|l| format!(": {}", text::escape(l))).unwrap_or_default();
-        Err(Error::fail(format!("'{}' exited {}{said}", self.line, self.code)))
     }
 }
 
@@ -218,12 +216,10 @@ impl Runner {
     /// Runs `tool args` (found on PATH) to its exit, whatever its status,
     /// with stdin from /dev/null so that it never waits for us.
     pub fn run(&self, tool: &str, args: &[&str]) -> Result<Ran> {
-        let words: Vec<_> =
-            std::iter::once(tool).chain(args.iter().copied()).map(sh_quote).collect();
-        let line = words.join(" ");
+        let line = args.iter().fold(sh_quote(tool).into_owned(), |l, a| l + " " + &sh_quote(a));
         if self.dry {
             println!("{line}");
-            return Ok(Ran { line, code: 0, output: String::new() });
+            return Ok(Ran { code: 0, failure: String::new() });
         }
         let out = Command::new(tool).args(args).stdin(Stdio::null()).output().map_err(|e| {
             let why = match e.kind() {
@@ -236,7 +232,9 @@ impl Runner {
             return Err(Error::fail(format!("'{line}' was killed by a signal")));
         };
         let output = String::from_utf8_lossy(&[out.stderr, out.stdout].concat()).into_owned();
-        Ok(Ran { line, code, output })
+        let first = output.lines().map(str::trim).find(|l| !l.is_empty());
+        let said = first.map(|l| format!(": {}", text::escape(l))).unwrap_or_default();
+        Ok(Ran { code, failure: format!("'{line}' exited {code}{said}") })
     }
 
     /// Says what happens between commands; in a dry run as a `#` comment.
@@ -265,12 +263,11 @@ impl Runner {
     }
 }
 
-/// Removes a service file; `Ok(false)` when there was none.
-fn remove(file: &Path) -> Result<bool> {
+/// Removes a service file; none there is fine.
+fn remove(file: &Path) -> Result<()> {
     match std::fs::remove_file(file) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::io("remove", file, &e)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", file, &e)),
+        _ => Ok(()),
     }
 }
 
