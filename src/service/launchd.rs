@@ -31,7 +31,7 @@ pub fn render(s: &Setup) -> Result<String> {
         env.insert("BACH_HOME".into(), home.as_str().into());
     }
     let log = |name: &str| Value::from(format!("{}/logs/{name}", s.home));
-    let job = Dictionary::from_iter([
+    let job = Value::from(Dictionary::from_iter([
         ("Label", Value::from(LABEL)),
         ("ProgramArguments", [s.exe.as_str(), "daemon", "run"].map(Value::from).to_vec().into()),
         ("RunAtLoad", true.into()),
@@ -44,11 +44,9 @@ pub fn render(s: &Setup) -> Result<String> {
         ("StandardOutPath", log("launchd.out")),
         ("StandardErrorPath", log("launchd.err")),
         ("EnvironmentVariables", env.into()),
-    ]);
+    ]));
     let mut xml = Vec::new();
-    Value::Dictionary(job)
-        .to_writer_xml(&mut xml)
-        .map_err(|e| Error::fail(format!("cannot write the plist: {e}")))?;
+    job.to_writer_xml(&mut xml).map_err(|e| Error::fail(format!("cannot write the plist: {e}")))?;
     xml.push(b'\n');
     String::from_utf8(xml).map_err(|_| Error::fail("the plist is not UTF-8"))
 }
