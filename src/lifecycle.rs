@@ -190,9 +190,6 @@ pub fn logs(lines: usize) -> Result<u8> {
 fn tail(path: &Path, n: usize) -> io::Result<Option<Vec<Vec<u8>>>> {
     let Some(file) = files::open_regular(path)? else { return Ok(None) };
     let len = file.metadata()?.len();
-    if len == 0 {
-        return Ok(Some(Vec::new()));
-    }
     let (mut pos, mut buf, mut breaks) = (len, Vec::new(), 0);
     // `breaks` counts the newlines that end a line before the last one;
     // n of them mean the last n lines are whole.
@@ -208,10 +205,11 @@ fn tail(path: &Path, n: usize) -> io::Result<Option<Vec<Vec<u8>>>> {
         chunk.extend_from_slice(&buf);
         buf = chunk;
     }
-    if buf.last() == Some(&b'\n') {
-        buf.pop();
-    }
-    let mut lines: Vec<Vec<u8>> = buf.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    // Split after each newline, so that an empty file has no lines and "a\n" one.
+    let mut lines: Vec<Vec<u8>> = buf
+        .split_inclusive(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\n").unwrap_or(l).to_vec())
+        .collect();
     Ok(Some(lines.split_off(lines.len().saturating_sub(n))))
 }
 

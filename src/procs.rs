@@ -55,8 +55,7 @@ pub fn read(
         if left.is_zero() {
             return Ok(Read::TimedOut);
         }
-        let mut fds = vec![out.as_fd()];
-        fds.extend(wake);
+        let fds: Vec<_> = [out.as_fd()].into_iter().chain(wake).collect();
         let ready = sys::poll(&fds, millis(left)).map_err(|e| format!("poll: {}", reason(&e)))?;
         if ready.get(1) == Some(&true) {
             return Ok(Read::Woken);
