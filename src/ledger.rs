@@ -68,9 +68,7 @@ pub fn parse(text: &str) -> Option<(Header, Ledger)> {
     };
     let mut ledger = Ledger::new();
     for f in &fields {
-        let Some((key, field)) = f.key.split_once('.') else {
-            continue;
-        };
+        let Some((key, field)) = f.key.split_once('.') else { continue };
         let e: &mut Entry = ledger.entry(key.to_string()).or_default();
         let ms = || f.value.parse::<u64>().ok().map(|s| s * 1000);
         match field {

@@ -54,13 +54,9 @@ pub fn stop(timeout: u64, watchers: bool) -> Result<u8> {
     Ok(0)
 }
 
-fn lock_file(home: &Path) -> PathBuf {
-    home.join("daemon.lock")
-}
-
 /// The pid of the running daemon: whoever holds `daemon.lock` (`F_GETLK`).
 pub fn daemon_pid(home: &Path) -> Option<i32> {
-    lock::holder(&lock_file(home)).ok().flatten()
+    lock::holder(&home.join("daemon.lock")).ok().flatten()
 }
 
 fn probe(path: &Path) -> Result<Option<i32>> {
@@ -72,9 +68,7 @@ fn probe(path: &Path) -> Result<Option<i32>> {
 /// `python3 /x/bach daemon run` is not bach), or exactly `own`, the path of
 /// this bach, which may hold spaces (`/Users/a/My Tools/bach`).
 pub fn is_daemon_command(command: &str, own: &str) -> bool {
-    let Some(prog) = command.trim_end().strip_suffix(" daemon run") else {
-        return false;
-    };
+    let Some(prog) = command.trim_end().strip_suffix(" daemon run") else { return false };
     let named = prog == "bach" || prog.ends_with("/bach");
     named && (!prog.contains(char::is_whitespace) || prog == own)
 }
@@ -92,10 +86,8 @@ pub fn may_signal_daemon(pid: i32, procs: &[Proc], uid: u32, own: &str) -> bool 
 /// as this user's `bach daemon run`, then waits up to `timeout` for the lock
 /// to be free. A holder that is not such a daemon is an error, unsignalled.
 pub fn stop_daemon(home: &Path, timeout: Duration) -> Result<StopOutcome> {
-    let path = lock_file(home);
-    let Some(pid) = probe(&path)? else {
-        return Ok(StopOutcome::NotRunning);
-    };
+    let path = home.join("daemon.lock");
+    let Some(pid) = probe(&path)? else { return Ok(StopOutcome::NotRunning) };
     let procs = procs::snapshot(PS_TIMEOUT)
         .map_err(|e| Error::fail(format!("cannot tell whether pid {pid} is the daemon: {e}")))?;
     let own = std::env::current_exe().ok().and_then(|p| p.to_str().map(String::from));
@@ -127,7 +119,17 @@ pub fn stop_daemon(home: &Path, timeout: Duration) -> Result<StopOutcome> {
 /// its group when it leads one), SIGKILL 5 s later to those `ps` still shows
 /// so. Returns how many were signalled.
 pub fn retire_watchers(home: &Path) -> Result<usize> {
-    let keys = watch_keys(home);
+    // The keys that have a lock file in `watch/`; none when there is no `watch/`.
+    let keys: Vec<String> = std::fs::read_dir(home.join("watch"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let key = name.strip_suffix(".lock")?;
+            (!key.starts_with('.')).then(|| key.to_string())
+        })
+        .collect();
     if keys.is_empty() {
         return Ok(0);
     }
@@ -157,20 +159,6 @@ pub fn retire_watchers(home: &Path) -> Result<usize> {
     Ok(sent.len())
 }
 
-/// The keys that have a lock file in `watch/`.
-fn watch_keys(home: &Path) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(home.join("watch")) else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let key = name.strip_suffix(".lock")?;
-            (!key.starts_with('.')).then(|| key.to_string())
-        })
-        .collect()
-}
-
 /// `bach daemon logs`: the last `lines` lines of `logs/daemon.log`, reaching
 /// back into `daemon.log.1` when the current log (just rotated) has fewer.
 /// A missing log is a note on stderr and exit 0: no daemon has logged yet.
@@ -180,10 +168,7 @@ pub fn logs(lines: usize) -> Result<u8> {
     let read = |p: &Path, n| tail(p, n).map_err(|e| Error::io("read", p, &e));
     let current = read(&path, lines)?;
     let have = current.as_ref().map_or(0, Vec::len);
-    let older = match have < lines {
-        true => read(&rotated, lines - have)?,
-        false => None,
-    };
+    let older = if have < lines { read(&rotated, lines - have)? } else { None };
     if current.is_none() && older.is_none() {
         eprintln!("bach: no daemon log yet: {} does not exist", path.display());
         return Ok(0);
@@ -203,13 +188,8 @@ pub fn logs(lines: usize) -> Result<u8> {
 /// backwards in fixed chunks so that memory holds only those lines, never
 /// the whole log. `Ok(None)` when the file does not exist.
 fn tail(path: &Path, n: usize) -> io::Result<Option<Vec<Vec<u8>>>> {
-    let Some(file) = files::open_regular(path)? else {
-        return Ok(None);
-    };
+    let Some(file) = files::open_regular(path)? else { return Ok(None) };
     let len = file.metadata()?.len();
-    if len == 0 {
-        return Ok(Some(Vec::new()));
-    }
     let (mut pos, mut buf, mut breaks) = (len, Vec::new(), 0);
     // `breaks` counts the newlines that end a line before the last one;
     // n of them mean the last n lines are whole.
@@ -225,10 +205,11 @@ fn tail(path: &Path, n: usize) -> io::Result<Option<Vec<Vec<u8>>>> {
         chunk.extend_from_slice(&buf);
         buf = chunk;
     }
-    if buf.last() == Some(&b'\n') {
-        buf.pop();
-    }
-    let mut lines: Vec<Vec<u8>> = buf.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    // Split after each newline, so that an empty file has no lines and "a\n" one.
+    let mut lines: Vec<Vec<u8>> = buf
+        .split_inclusive(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\n").unwrap_or(l).to_vec())
+        .collect();
     Ok(Some(lines.split_off(lines.len().saturating_sub(n))))
 }
 

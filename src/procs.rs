@@ -3,9 +3,11 @@
 //! daemon polls the output together with its self-pipe and reaps `ps` in its
 //! one reaper; commands simply wait for it.
 
+use crate::error::reason;
 use crate::ps::{self, Proc};
+use crate::sys;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,10 +25,9 @@ pub fn start() -> Result<Child, String> {
         .stderr(Stdio::null())
         .process_group(0)
         .spawn()
-        .map_err(|e| format!("cannot run ps: {}", crate::error::reason(&e)))?;
+        .map_err(|e| format!("cannot run ps: {}", reason(&e)))?;
     if let Some(out) = &child.stdout {
-        crate::sys::set_nonblock(out.as_fd())
-            .map_err(|e| format!("ps: {}", crate::error::reason(&e)))?;
+        sys::set_nonblock(out.as_fd()).map_err(|e| format!("ps: {}", reason(&e)))?;
     }
     Ok(child)
 }
@@ -54,10 +55,8 @@ pub fn read(
         if left.is_zero() {
             return Ok(Read::TimedOut);
         }
-        let mut fds = vec![out.as_fd()];
-        fds.extend(wake);
-        let ready = crate::sys::poll(&fds, millis(left))
-            .map_err(|e| format!("poll: {}", crate::error::reason(&e)))?;
+        let fds: Vec<_> = [out.as_fd()].into_iter().chain(wake).collect();
+        let ready = sys::poll(&fds, millis(left)).map_err(|e| format!("poll: {}", reason(&e)))?;
         if ready.get(1) == Some(&true) {
             return Ok(Read::Woken);
         }
@@ -65,11 +64,11 @@ pub fn read(
             continue;
         }
         // Ready but empty means end of file (EAGAIN cannot follow a ready poll).
-        match crate::sys::read_nonblock(out.as_fd(), &mut chunk) {
+        match sys::read_nonblock(out.as_fd(), &mut chunk) {
             Ok(0) => return Ok(Read::Done),
             Ok(n) if buf.len() + n <= MAX_OUTPUT => buf.extend_from_slice(&chunk[..n]),
             Ok(_) => return Err("ps printed more than 32 MiB".into()),
-            Err(e) => return Err(format!("reading ps: {}", crate::error::reason(&e))),
+            Err(e) => return Err(format!("reading ps: {}", reason(&e))),
         }
     }
 }
@@ -81,7 +80,7 @@ pub fn millis(d: Duration) -> i32 {
 
 /// Kills a `ps` that took too long (its whole group).
 pub fn kill(child: &Child) {
-    let _ = crate::sys::killpg(child.id() as i32, libc::SIGKILL);
+    let _ = sys::killpg(child.id() as i32, libc::SIGKILL);
 }
 
 /// Turns finished output and its exit status into processes.
@@ -103,15 +102,9 @@ pub fn snapshot(timeout: Duration) -> Result<Vec<Proc>, String> {
     if !matches!(read, Ok(Read::Done)) {
         kill(&child);
     }
-    let status = child.wait().map_err(|e| format!("ps: {}", crate::error::reason(&e)))?;
-    match read? {
-        Read::Done => {}
-        _ => return Err(format!("ps did not finish within {}s", timeout.as_secs())),
+    let status = child.wait().map_err(|e| format!("ps: {}", reason(&e)))?;
+    if !matches!(read?, Read::Done) {
+        return Err(format!("ps did not finish within {}s", timeout.as_secs()));
     }
-    let status = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
-        (Some(c), _) => format!("exit {c}"),
-        (_, Some(s)) => format!("signal {s}"),
-        _ => "unknown".into(),
-    };
-    finish(&buf, &status)
+    finish(&buf, &sys::describe_status(status.into_raw()))
 }

@@ -49,11 +49,8 @@ pub struct Setup {
 /// `bach daemon install`
 pub fn install(dry_run: bool, service: Option<Service>) -> Result<u8> {
     let s = setup(dry_run).inspect_err(|_| eprint!("{}", fallback(None)))?;
-    let result = install_as(service.unwrap_or(DEFAULT), &s, &Runner { dry: dry_run });
-    if result.is_err() {
-        eprint!("{}", fallback(Some(&s)));
-    }
-    result
+    install_as(service.unwrap_or(DEFAULT), &s, &Runner { dry: dry_run })
+        .inspect_err(|_| eprint!("{}", fallback(Some(&s))))
 }
 
 fn install_as(service: Service, s: &Setup, run: &Runner) -> Result<u8> {
@@ -99,7 +96,7 @@ pub fn uninstall(service: Option<Service>, watchers: bool) -> Result<u8> {
     let home = Path::new(&s.home);
     if watchers {
         // A daemon still running would start the watchers again.
-        if let lifecycle::StopOutcome::Stopped(pid) = stop_daemon(home)? {
+        if let lifecycle::StopOutcome::Stopped(pid) = run.stop_daemon(&s.home)? {
             println!("stopped the daemon started by hand (pid {pid})");
         }
         let n = lifecycle::retire_watchers(home)?;
@@ -147,38 +144,24 @@ fn plain(what: &str, v: &std::ffi::OsStr) -> Result<String> {
     }
 }
 
-/// Stops a daemon that runs already (by hand, or the old service's).
-fn stop_daemon(home: &Path) -> Result<lifecycle::StopOutcome> {
-    match lifecycle::stop_daemon(home, STOP_TIMEOUT)? {
-        lifecycle::StopOutcome::TimedOut(pid) => Err(Error::fail(format!(
-            "the running daemon (pid {pid}) did not stop within {}s; \
-             stop it (kill -KILL {pid}) and install again",
-            STOP_TIMEOUT.as_secs()
-        ))),
-        done => Ok(done),
-    }
-}
-
 /// Waits until a daemon holds `daemon.lock`: the service really runs.
 fn wait_for_daemon(s: &Setup, service: Service) -> Result<i32> {
+    let home = Path::new(&s.home);
     let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        if let Some(pid) = lifecycle::daemon_pid(Path::new(&s.home)) {
-            return Ok(pid);
-        }
-        if Instant::now() >= deadline {
-            let see = match service {
-                Service::Launchd => format!("{}/logs/launchd.err", s.home),
-                Service::Systemd => "journalctl --user -u bach-daemon.service".into(),
-            };
-            return Err(Error::fail(format!(
-                "the service is loaded but no daemon holds {}/daemon.lock after {}s (see {see})",
-                s.home,
-                START_TIMEOUT.as_secs()
-            )));
-        }
+    while lifecycle::daemon_pid(home).is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
+    lifecycle::daemon_pid(home).ok_or_else(|| {
+        let see = match service {
+            Service::Launchd => format!("{}/logs/launchd.err", s.home),
+            Service::Systemd => "journalctl --user -u bach-daemon.service".into(),
+        };
+        Error::fail(format!(
+            "the service is loaded but no daemon holds {}/daemon.lock after {}s (see {see})",
+            s.home,
+            START_TIMEOUT.as_secs()
+        ))
+    })
 }
 
 /// What to do by hand when the service cannot be installed.
@@ -213,21 +196,19 @@ pub struct Runner {
 
 /// A command that ran to its exit.
 pub struct Ran {
-    line: String,
     /// Its exit status.
     pub code: i32,
-    output: String,
+    /// What to say unless it is 0: "'COMMAND' exited N: its first line of output".
+    failure: String,
 }
 
 impl Ran {
-    /// Ok when it exited 0, else "'COMMAND' exited N: its first line of output".
+    /// Ok when it exited 0, else its failure.
     pub fn ok(self) -> Result<()> {
-        if self.code == 0 {
-            return Ok(());
+        match self.code {
+            0 => Ok(()),
+            _ => Err(Error::fail(self.failure)),
         }
-        let first = self.output.lines().map(str::trim).find(|l| !l.is_empty());
-        let said = first.map(|l| format!(": {}", text::escape(l))).unwrap_or_default();
-        Err(Error::fail(format!("'{}' exited {}{said}", self.line, self.code)))
     }
 }
 
@@ -235,12 +216,10 @@ impl Runner {
     /// Runs `tool args` (found on PATH) to its exit, whatever its status,
     /// with stdin from /dev/null so that it never waits for us.
     pub fn run(&self, tool: &str, args: &[&str]) -> Result<Ran> {
-        let words: Vec<_> =
-            std::iter::once(tool).chain(args.iter().copied()).map(sh_quote).collect();
-        let line = words.join(" ");
+        let line = args.iter().fold(sh_quote(tool).into_owned(), |l, a| l + " " + &sh_quote(a));
         if self.dry {
             println!("{line}");
-            return Ok(Ran { line, code: 0, output: String::new() });
+            return Ok(Ran { code: 0, failure: String::new() });
         }
         let out = Command::new(tool).args(args).stdin(Stdio::null()).output().map_err(|e| {
             let why = match e.kind() {
@@ -253,7 +232,9 @@ impl Runner {
             return Err(Error::fail(format!("'{line}' was killed by a signal")));
         };
         let output = String::from_utf8_lossy(&[out.stderr, out.stdout].concat()).into_owned();
-        Ok(Ran { line, code, output })
+        let first = output.lines().map(str::trim).find(|l| !l.is_empty());
+        let said = first.map(|l| format!(": {}", text::escape(l))).unwrap_or_default();
+        Ok(Ran { code, failure: format!("'{line}' exited {code}{said}") })
     }
 
     /// Says what happens between commands; in a dry run as a `#` comment.
@@ -263,23 +244,30 @@ impl Runner {
         }
     }
 
-    /// Stops a daemon that runs already, between unloading and loading: a
-    /// hand-started one would keep the service's instance from starting.
-    pub fn stop_daemon(&self, home: &str) -> Result<()> {
+    /// Stops a daemon that runs already (by hand, or the old service's),
+    /// between unloading and loading: a hand-started one would keep the
+    /// service's instance from starting.
+    pub fn stop_daemon(&self, home: &str) -> Result<lifecycle::StopOutcome> {
         self.note(&format!("stop the daemon holding {home}/daemon.lock, if one runs"));
-        if !self.dry {
-            stop_daemon(Path::new(home))?;
+        if self.dry {
+            return Ok(lifecycle::StopOutcome::NotRunning);
         }
-        Ok(())
+        match lifecycle::stop_daemon(Path::new(home), STOP_TIMEOUT)? {
+            lifecycle::StopOutcome::TimedOut(pid) => Err(Error::fail(format!(
+                "the running daemon (pid {pid}) did not stop within {}s; \
+                 stop it (kill -KILL {pid}) and install again",
+                STOP_TIMEOUT.as_secs()
+            ))),
+            done => Ok(done),
+        }
     }
 }
 
-/// Removes a service file; `Ok(false)` when there was none.
-fn remove(file: &Path) -> Result<bool> {
+/// Removes a service file; none there is fine.
+fn remove(file: &Path) -> Result<()> {
     match std::fs::remove_file(file) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::io("remove", file, &e)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", file, &e)),
+        _ => Ok(()),
     }
 }
 

@@ -26,33 +26,27 @@ pub fn dir(s: &Setup) -> PathBuf {
 
 /// The plist, as XML.
 pub fn render(s: &Setup) -> Result<String> {
-    let text = |v: &str| Value::String(v.to_string());
-    let mut env = Dictionary::new();
-    env.insert("PATH".into(), text(&s.path));
+    let mut env = Dictionary::from_iter([("PATH", s.path.as_str())]);
     if let Some(home) = &s.bach_home {
-        env.insert("BACH_HOME".into(), text(home));
+        env.insert("BACH_HOME".into(), home.as_str().into());
     }
-    let mut keep_alive = Dictionary::new();
-    keep_alive.insert("SuccessfulExit".into(), Value::Boolean(false));
-    let args = [s.exe.as_str(), "daemon", "run"].map(text).to_vec();
-    let mut job = Dictionary::new();
-    job.insert("Label".into(), text(LABEL));
-    job.insert("ProgramArguments".into(), Value::Array(args));
-    job.insert("RunAtLoad".into(), Value::Boolean(true));
-    // Restarted after a crash or a broken config, never after a clean stop.
-    job.insert("KeepAlive".into(), Value::Dictionary(keep_alive));
-    job.insert("ThrottleInterval".into(), Value::Integer(10.into()));
-    // Watchers live in their own sessions and outlive the daemon.
-    job.insert("AbandonProcessGroup".into(), Value::Boolean(true));
-    job.insert("Umask".into(), Value::Integer(0o077.into()));
-    let log = |name: &str| text(&format!("{}/logs/{name}", s.home));
-    job.insert("StandardOutPath".into(), log("launchd.out"));
-    job.insert("StandardErrorPath".into(), log("launchd.err"));
-    job.insert("EnvironmentVariables".into(), Value::Dictionary(env));
+    let log = |name: &str| Value::from(format!("{}/logs/{name}", s.home));
+    let job = Value::from(Dictionary::from_iter([
+        ("Label", Value::from(LABEL)),
+        ("ProgramArguments", [s.exe.as_str(), "daemon", "run"].map(Value::from).to_vec().into()),
+        ("RunAtLoad", true.into()),
+        // Restarted after a crash or a broken config, never after a clean stop.
+        ("KeepAlive", Dictionary::from_iter([("SuccessfulExit", false)]).into()),
+        ("ThrottleInterval", 10.into()),
+        // Watchers live in their own sessions and outlive the daemon.
+        ("AbandonProcessGroup", true.into()),
+        ("Umask", 0o077.into()),
+        ("StandardOutPath", log("launchd.out")),
+        ("StandardErrorPath", log("launchd.err")),
+        ("EnvironmentVariables", env.into()),
+    ]));
     let mut xml = Vec::new();
-    Value::Dictionary(job)
-        .to_writer_xml(&mut xml)
-        .map_err(|e| Error::fail(format!("cannot write the plist: {e}")))?;
+    job.to_writer_xml(&mut xml).map_err(|e| Error::fail(format!("cannot write the plist: {e}")))?;
     xml.push(b'\n');
     String::from_utf8(xml).map_err(|_| Error::fail("the plist is not UTF-8"))
 }
@@ -61,17 +55,31 @@ fn job(domain: &str) -> String {
     format!("{domain}/{LABEL}")
 }
 
+/// The GUI domain and the user domain.
+fn domains(s: &Setup) -> [String; 2] {
+    [format!("gui/{}", s.uid), format!("user/{}", s.uid)]
+}
+
+/// Boots the job out of both domains. Not loaded there (non-zero) is fine;
+/// failing to run `launchctl` at all is an error only when `strict`.
+fn bootout(run: &Runner, s: &Setup, strict: bool) -> Result<()> {
+    for domain in domains(s) {
+        let ran = run.run(LAUNCHCTL, &["bootout", &job(&domain)]);
+        if strict {
+            ran?;
+        }
+    }
+    Ok(())
+}
+
 /// Loads the written plist: unloads an old job from both domains, stops a
 /// running daemon, enables and bootstraps in `gui/UID` (or `user/UID`
 /// without a GUI session), and checks that launchd knows the job. Returns
 /// what to tell the user beyond "installed".
 pub fn load(run: &Runner, s: &Setup, plist: &Path) -> Result<String> {
     let plist = plist.to_string_lossy();
-    let (gui, user) = (format!("gui/{}", s.uid), format!("user/{}", s.uid));
-    for domain in [&gui, &user] {
-        // A non-zero exit means it was not loaded there: fine.
-        run.run(LAUNCHCTL, &["bootout", &job(domain)])?;
-    }
+    bootout(run, s, true)?;
+    let [gui, user] = domains(s);
     run.stop_daemon(&s.home)?;
     run.note(&format!(
         "if bootstrap exits {NO_GUI} (no GUI session, as over SSH): enable and \
@@ -111,13 +119,8 @@ fn bootstrap(run: &Runner, domain: &str, plist: &str) -> Result<Ran> {
 pub fn uninstall(run: &Runner, s: &Setup) -> Result<(PathBuf, bool)> {
     let plist = dir(s).join(FILE);
     let present = plist.symlink_metadata().is_ok();
-    for domain in [format!("gui/{}", s.uid), format!("user/{}", s.uid)] {
-        // Not loaded (non-zero) is fine; no launchctl only when nothing is installed.
-        let ran = run.run(LAUNCHCTL, &["bootout", &job(&domain)]);
-        if present {
-            ran?;
-        }
-    }
+    // No launchctl is fine only when nothing is installed.
+    bootout(run, s, present)?;
     super::remove(&plist)?;
     Ok((plist, present))
 }

@@ -19,8 +19,7 @@ pub fn dir(s: &Setup) -> PathBuf {
 pub fn render(s: &Setup) -> String {
     let mut env = format!("Environment={}\n", quote(&format!("PATH={}", s.path), false));
     if let Some(home) = &s.bach_home {
-        let line = quote(&format!("BACH_HOME={home}"), false);
-        env.push_str(&format!("Environment={line}\n"));
+        env += &format!("Environment={}\n", quote(&format!("BACH_HOME={home}"), false));
     }
     format!(
         "[Unit]\n\
@@ -46,17 +45,10 @@ pub fn render(s: &Setup) -> String {
 /// (variable expansion). In `Environment=` a `$` has no special meaning
 /// (systemd.exec(5)), so there it stays single: `$$` would stay `$$`.
 pub fn quote(v: &str, command: bool) -> String {
-    let mut out = String::from('"');
-    for c in v.chars() {
-        match c {
-            '\\' | '"' => out.extend(['\\', c]),
-            '%' => out.push_str("%%"),
-            '$' if command => out.push_str("$$"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    // `\` first, so that the `\` added before `"` is not doubled.
+    let v = v.replace('\\', r"\\").replace('"', r#"\""#).replace('%', "%%");
+    let v = if command { v.replace('$', "$$") } else { v };
+    format!("\"{v}\"")
 }
 
 /// Loads the written unit: reloads systemd, stops a running daemon, enables
