@@ -161,47 +161,54 @@ fn problem(path: &Path, line: usize, reason: impl Into<String>) -> Problem {
     Problem { path: path.to_path_buf(), line, reason: reason.into() }
 }
 
-fn need<'a>(
-    fields: &[kv::Field<'a>],
-    key: &str,
-    path: &Path,
-) -> std::result::Result<&'a str, Problem> {
-    kv::get(fields, key).ok_or_else(|| problem(path, 0, format!("missing '{key}'")))
+/// A record's fields and its path, so that each problem names its line.
+struct Fields<'a> {
+    path: &'a Path,
+    fields: Vec<kv::Field<'a>>,
 }
 
-fn number<T: std::str::FromStr>(
-    fields: &[kv::Field],
-    key: &str,
-    path: &Path,
-) -> std::result::Result<Option<T>, Problem> {
-    match fields.iter().find(|f| f.key == key) {
-        None => Ok(None),
-        Some(f) => f.value.parse().map(Some).map_err(|_| {
-            problem(
-                path,
-                f.line,
-                format!("'{key}' is not a valid number: '{}'", crate::text::escape(f.value)),
-            )
-        }),
+impl<'a> Fields<'a> {
+    fn parse(path: &'a Path, text: &'a str) -> std::result::Result<Fields<'a>, Problem> {
+        let fields = kv::parse(text).map_err(|e| problem(path, e.line, e.reason))?;
+        Ok(Fields { path, fields })
+    }
+
+    fn get(&self, key: &str) -> Option<&'a str> {
+        kv::get(&self.fields, key)
+    }
+
+    /// A problem on the line of `key` (0 when it is absent).
+    fn bad(&self, key: &str, reason: impl Into<String>) -> Problem {
+        let line = self.fields.iter().find(|f| f.key == key).map_or(0, |f| f.line);
+        problem(self.path, line, reason)
+    }
+
+    fn need(&self, key: &str) -> std::result::Result<&'a str, Problem> {
+        self.get(key).ok_or_else(|| problem(self.path, 0, format!("missing '{key}'")))
+    }
+
+    fn number<T: std::str::FromStr>(&self, key: &str) -> std::result::Result<Option<T>, Problem> {
+        let Some(v) = self.get(key) else { return Ok(None) };
+        let msg = format!("'{key}' is not a valid number: '{}'", crate::text::escape(v));
+        v.parse().map(Some).map_err(|_| self.bad(key, msg))
+    }
+
+    fn need_number<T: std::str::FromStr>(&self, key: &str) -> std::result::Result<T, Problem> {
+        self.number(key)?.ok_or_else(|| problem(self.path, 0, format!("missing '{key}'")))
     }
 }
 
 /// Parses a task record read from `path`.
 pub fn parse_task(path: &Path, id: &str, text: &str) -> std::result::Result<Task, Problem> {
-    let fields = kv::parse(text).map_err(|e| problem(path, e.line, e.reason))?;
-    let state = need(&fields, "state", path)?;
+    let f = Fields::parse(path, text)?;
+    let state = f.need("state")?;
     Ok(Task {
         id: id.into(),
-        title: need(&fields, "title", path)?.into(),
+        title: f.need("title")?.into(),
         state: TaskState::parse(state).ok_or_else(|| {
-            problem(
-                path,
-                kv::get_line(&fields, "state").unwrap_or(0),
-                format!("unknown task state '{}'", crate::text::escape(state)),
-            )
+            f.bad("state", format!("unknown task state '{}'", crate::text::escape(state)))
         })?,
-        created: number(&fields, "created", path)?
-            .ok_or_else(|| problem(path, 0, "missing 'created'"))?,
+        created: f.need_number("created")?,
     })
 }
 
@@ -216,45 +223,33 @@ pub fn render_task(t: &Task) -> String {
 
 /// Parses a session record read from `path`.
 pub fn parse_session(path: &Path, id: &str, text: &str) -> std::result::Result<Session, Problem> {
-    let fields = kv::parse(text).map_err(|e| problem(path, e.line, e.reason))?;
-    let artifact = need(&fields, "artifact", path)?;
+    let f = Fields::parse(path, text)?;
+    let artifact = f.need("artifact")?;
     if !artifact.starts_with('/') {
-        return Err(problem(
-            path,
-            kv::get_line(&fields, "artifact").unwrap_or(0),
-            "artifact is not an absolute path",
-        ));
+        return Err(f.bad("artifact", "artifact is not an absolute path"));
     }
-    let ended = match need(&fields, "state", path)? {
+    let ended = match f.need("state")? {
         "live" => false,
         "ended" => true,
         s => {
-            return Err(problem(
-                path,
-                kv::get_line(&fields, "state").unwrap_or(0),
-                format!("unknown session state '{}'", crate::text::escape(s)),
-            ))
+            let s = crate::text::escape(s);
+            return Err(f.bad("state", format!("unknown session state '{s}'")));
         }
     };
-    let pid: Option<i32> = number(&fields, "pid", path)?;
+    let pid: Option<i32> = f.number("pid")?;
     if let Some(p) = pid.filter(|&p| p <= 0) {
-        return Err(problem(
-            path,
-            kv::get_line(&fields, "pid").unwrap_or(0),
-            format!("'pid' must be positive, not {p}"),
-        ));
+        return Err(f.bad("pid", format!("'pid' must be positive, not {p}")));
     }
     Ok(Session {
         id: id.into(),
         artifact: artifact.into(),
-        task: kv::get(&fields, "task").map(String::from),
+        task: f.get("task").map(String::from),
         pid,
-        pid_uid: number(&fields, "pid_uid", path)?,
-        pid_start: kv::get(&fields, "pid_start").map(String::from),
+        pid_uid: f.number("pid_uid")?,
+        pid_start: f.get("pid_start").map(String::from),
         ended,
-        started: number(&fields, "started", path)?
-            .ok_or_else(|| problem(path, 0, "missing 'started'"))?,
-        ended_at: number(&fields, "ended", path)?,
+        started: f.need_number("started")?,
+        ended_at: f.number("ended")?,
     })
 }
 
