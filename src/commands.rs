@@ -108,7 +108,7 @@ pub fn task_list(json: bool) -> Result<()> {
             ]
         })
         .collect();
-    print!("{}", text::table(&["ID", "STATE", "CREATED", "TITLE"], &rows));
+    print!("{}", text::table("ID STATE CREATED TITLE", &rows));
     Ok(())
 }
 
@@ -123,10 +123,8 @@ pub fn session_start(
     let artifact =
         store::normalize_artifact(&crate::files::cwd()?, artifact).map_err(Error::usage)?;
     let (st, config) = open()?;
-    let task = match task {
-        Some(t) => Some(st.task(t)?.ok_or_else(|| Error::fail(format!("unknown task '{t}'")))?),
-        None => None,
-    };
+    let task = task.map(|t| st.task(t)?.ok_or_else(|| Error::fail(format!("unknown task '{t}'"))));
+    let task = task.transpose()?;
     let mut procs = None;
     let (mut pid_uid, mut pid_start) = (None, None);
     if let Some(pid) = pid {
@@ -251,24 +249,8 @@ pub fn session_list(json: bool) -> Result<()> {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        text::table(
-            &[
-                "ID",
-                "TASK",
-                "STATE",
-                "SUPERVISED",
-                "WATCHER",
-                "OBSERVED",
-                "ACTIVITY",
-                "LINES",
-                "VERDICT",
-                "ARTIFACT"
-            ],
-            &cells
-        )
-    );
+    let headers = "ID TASK STATE SUPERVISED WATCHER OBSERVED ACTIVITY LINES VERDICT ARTIFACT";
+    print!("{}", text::table(headers, &cells));
     Ok(())
 }
 

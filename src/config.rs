@@ -111,7 +111,8 @@ impl Config {
             }
         }
         if c.backoff_max_seconds < c.backoff_base_seconds {
-            let line = kv::get_line(&fields, "backoff_max_seconds").unwrap_or(base_line);
+            let max = fields.iter().find(|f| f.key == "backoff_max_seconds");
+            let line = max.map_or(base_line, |f| f.line);
             return Err(format!(
                 "{file}:{line}: 'backoff_max_seconds' ({}) must not be below backoff_base_seconds ({})",
                 c.backoff_max_seconds, c.backoff_base_seconds

@@ -44,15 +44,8 @@ impl Error {
 /// The OS reason of an I/O error, as a lowercase phrase without "(os error N)".
 pub fn reason(err: &io::Error) -> String {
     let text = err.to_string();
-    let text = match text.find(" (os error") {
-        Some(i) => &text[..i],
-        None => &text,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
+    let mut chars = text.split(" (os error").next().unwrap_or_default().chars();
+    chars.next().map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
 }
 
 impl fmt::Display for Error {

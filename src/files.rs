@@ -39,11 +39,7 @@ pub fn home_path() -> Result<PathBuf> {
         (None, Some(h)) => PathBuf::from(h).join(".bach"),
         (None, None) => return Err(Error::fail("neither BACH_HOME nor HOME is set")),
     };
-    if path.is_absolute() {
-        Ok(path)
-    } else {
-        Ok(cwd()?.join(path))
-    }
+    Ok(if path.is_absolute() { path } else { cwd()?.join(path) })
 }
 
 /// The working directory.
@@ -149,10 +145,10 @@ pub fn open_regular(path: &Path) -> io::Result<Option<File>> {
         }
         Err(e) => return Err(e),
     };
-    match file.metadata()?.is_file() {
-        true => Ok(Some(file)),
-        false => Err(invalid("is not a regular file")),
+    if !file.metadata()?.is_file() {
+        return Err(invalid("is not a regular file"));
     }
+    Ok(Some(file))
 }
 
 fn invalid(what: &str) -> io::Error {

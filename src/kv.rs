@@ -60,23 +60,9 @@ pub fn get<'a>(fields: &[Field<'a>], key: &str) -> Option<&'a str> {
     fields.iter().find(|f| f.key == key).map(|f| f.value)
 }
 
-/// The line on which `key` stands, if present.
-pub fn get_line(fields: &[Field<'_>], key: &str) -> Option<usize> {
-    fields.iter().find(|f| f.key == key).map(|f| f.line)
-}
-
 /// Renders pairs as lines; a pair whose value is `None` is left out.
 pub fn render<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<String>)>) -> String {
-    let mut out = String::new();
-    for (k, v) in pairs {
-        if let Some(v) = v {
-            out.push_str(k);
-            out.push_str(" = ");
-            out.push_str(&v);
-            out.push('\n');
-        }
-    }
-    out
+    pairs.into_iter().filter_map(|(k, v)| Some(format!("{k} = {}\n", v?))).collect()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::json::Json;
-use crate::reconcile::{Entry, Ledger};
+use crate::reconcile::Entry;
 use crate::store;
 use crate::{commands, files, ledger, lock, ps, spawn, sys, text};
 
@@ -110,7 +110,7 @@ pub fn status(json: bool) -> Result<u8> {
         })
         .collect();
     if json {
-        print_json(header.as_ref(), &lines, &strays, &led, now);
+        print_json(header.as_ref(), &lines, &strays, now);
     } else {
         print_text(header.as_ref(), &lines, &strays, now);
     }
@@ -139,13 +139,13 @@ fn print_text(
         .iter()
         .map(|l| vec![l.artifact.clone(), l.sessions.join(","), l.describe(now)])
         .collect();
-    print!("{}", text::table(&["ARTIFACT", "SESSIONS", "STATE"], &rows));
+    print!("{}", text::table("ARTIFACT SESSIONS STATE", &rows));
     if !strays.is_empty() {
         let rows: Vec<Vec<String>> = strays
             .iter()
             .map(|w| vec![w.artifact.clone(), w.key.clone(), w.pid.to_string()])
             .collect();
-        print!("strays:\n{}", text::table(&["ARTIFACT", "KEY", "PID"], &rows));
+        print!("strays:\n{}", text::table("ARTIFACT KEY PID", &rows));
     }
 }
 
@@ -153,7 +153,6 @@ fn print_json(
     header: Option<&ledger::Header>,
     lines: &[Line],
     strays: &[&ps::WatcherProc],
-    _led: &Ledger,
     now: u64,
 ) {
     let artifacts = lines.iter().map(|l| {
