@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::store::valid_id;
+use crate::text::{escape, has_control};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 
@@ -70,10 +71,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             "daemon" => daemon(&mut p),
             "internal" => internal(&mut p),
             "help" => help(&mut p),
-            other => Err(Error::usage(format!(
-                "unknown command '{}' (try 'bach help')",
-                crate::text::escape(other)
-            ))),
+            other => {
+                Err(Error::usage(format!("unknown command '{}' (try 'bach help')", escape(other))))
+            }
         },
         Some(arg) => Err(arg.unexpected().into()),
         None => Err(Error::usage("missing command (try 'bach help')")),
@@ -83,16 +83,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
 /// An argument as UTF-8 text without control characters.
 fn text(v: OsString, what: &str) -> Result<String> {
     let s = v.into_string().map_err(|v| {
-        Error::usage(format!(
-            "{what} is not valid UTF-8: {}",
-            crate::text::escape(&v.to_string_lossy())
-        ))
+        Error::usage(format!("{what} is not valid UTF-8: {}", escape(&v.to_string_lossy())))
     })?;
-    if crate::text::has_control(&s) {
-        return Err(Error::usage(format!(
-            "{what} contains a control character: '{}'",
-            crate::text::escape(&s)
-        )));
+    if has_control(&s) {
+        return Err(Error::usage(format!("{what} contains a control character: '{}'", escape(&s))));
     }
     Ok(s)
 }
@@ -125,7 +119,7 @@ fn subcommand(
             found.map(Some).ok_or_else(|| {
                 Error::usage(format!(
                     "unknown command '{group} {}' (try 'bach help {group}')",
-                    crate::text::escape(&cmd)
+                    escape(&cmd)
                 ))
             })
         }

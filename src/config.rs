@@ -3,6 +3,7 @@
 //! or out-of-range value is an error naming the file, line and key.
 
 use crate::kv;
+use crate::text::escape;
 use std::path::Path;
 
 /// The settings in force. Durations are in seconds.
@@ -82,7 +83,7 @@ impl Config {
                 Err(_) => Err(err(format!(
                     "'{}' must be a whole number, not '{}'",
                     f.key,
-                    crate::text::escape(f.value)
+                    escape(f.value)
                 ))),
             };
             match f.key {
@@ -103,7 +104,7 @@ impl Config {
                             return Err(err(format!(
                                 "'{}' must be true or false, not '{}'",
                                 f.key,
-                                crate::text::escape(v)
+                                escape(v)
                             )))
                         }
                     }
@@ -142,7 +143,7 @@ impl Config {
 }
 
 fn unknown_key(key: &str) -> String {
-    let key = crate::text::escape(key);
+    let key = escape(key);
     let lower = key.to_lowercase();
     let best = KEYS.iter().map(|k| (distance(&lower, k.0), k.0)).min();
     match best {

@@ -5,7 +5,8 @@
 //! duplicate id fails instead of overwriting; reads never follow a symlink
 //! or block on a FIFO, and never take more than a fixed size.
 
-use crate::error::{Error, Result};
+use crate::error::{reason, Error, Result};
+use crate::text::{escape, has_control};
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -22,10 +23,10 @@ pub fn home() -> Result<PathBuf> {
     ensure_dir(&path)?;
     let real = fs::canonicalize(&path).map_err(|e| Error::io("resolve", &path, &e))?;
     match real.to_str() {
-        Some(s) if !crate::text::has_control(s) => Ok(real),
+        Some(s) if !has_control(s) => Ok(real),
         _ => Err(Error::fail(format!(
             "home {} must be UTF-8 without control characters",
-            crate::text::escape(&real.to_string_lossy())
+            escape(&real.to_string_lossy())
         ))),
     }
 }
@@ -44,9 +45,8 @@ pub fn home_path() -> Result<PathBuf> {
 
 /// The working directory.
 pub fn cwd() -> Result<PathBuf> {
-    std::env::current_dir().map_err(|e| {
-        Error::fail(format!("cannot read the working directory: {}", crate::error::reason(&e)))
-    })
+    std::env::current_dir()
+        .map_err(|e| Error::fail(format!("cannot read the working directory: {}", reason(&e))))
 }
 
 /// Creates a folder and its parents with mode 0700 if missing.
@@ -83,16 +83,10 @@ pub fn write_atomic(dir: &Path, name: &str, contents: &[u8], sync: bool) -> Resu
 
 /// `write_atomic` with another mode than 0600 (a service file that the
 /// service manager reads: 0644).
-pub fn write_atomic_mode(
-    dir: &Path,
-    name: &str,
-    contents: &[u8],
-    sync: bool,
-    mode: u32,
-) -> Result<()> {
+pub fn write_atomic_mode(dir: &Path, name: &str, data: &[u8], sync: bool, mode: u32) -> Result<()> {
     let tmp = temp_path(dir, name);
     let path = dir.join(name);
-    let result = write_temp(&tmp, contents, sync, mode).and_then(|()| fs::rename(&tmp, &path));
+    let result = write_temp(&tmp, data, sync, mode).and_then(|()| fs::rename(&tmp, &path));
     result.map_err(|e| {
         let _ = fs::remove_file(&tmp);
         Error::io("write", &path, &e)
@@ -120,8 +114,7 @@ pub fn read_small(path: &Path, max: u64) -> io::Result<Option<String>> {
     let Some(mut file) = open_regular(path)? else {
         return Ok(None);
     };
-    let meta = file.metadata()?;
-    if meta.len() > max {
+    if file.metadata()?.len() > max {
         return Err(invalid(&format!("is larger than {max} bytes")));
     }
     let mut text = String::new();

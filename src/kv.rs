@@ -3,6 +3,8 @@
 //! trimmed, no escapes; a line whose first non-blank character is `#` is a
 //! comment. Parsing is pure and reports the first bad line.
 
+use crate::text::escape;
+
 /// One `key = value` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field<'a> {
@@ -35,17 +37,17 @@ pub fn parse(text: &str) -> Result<Vec<Field<'_>>, LineError> {
         }
         let err = |reason: String| Err(LineError { line, reason });
         if trimmed.chars().any(|c| c.is_control() && c != '\t') {
-            return err(format!("control character in '{}'", crate::text::escape(trimmed)));
+            return err(format!("control character in '{}'", escape(trimmed)));
         }
         let Some((key, value)) = trimmed.split_once('=') else {
-            return err(format!("no '=' in '{}'", crate::text::escape(trimmed)));
+            return err(format!("no '=' in '{}'", escape(trimmed)));
         };
         let (key, value) = (key.trim(), value.trim());
         if key.is_empty() {
             return err("empty key".into());
         }
         if value.is_empty() {
-            return err(format!("empty value for '{}'", crate::text::escape(key)));
+            return err(format!("empty value for '{}'", escape(key)));
         }
         if let Some(first) = fields.iter().find(|f| f.key == key) {
             return err(format!("key '{key}' given twice (first on line {})", first.line));

@@ -4,10 +4,11 @@
 //! reported with its path, line and reason and skipped; it never hides the
 //! others, and nothing bach writes is ever seen half-written.
 
-use crate::error::{Error, Result};
+use crate::error::{reason, Error, Result};
 use crate::files;
 use crate::kv;
 use crate::ps::Proc;
+use crate::text::{escape, has_control};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -28,22 +29,21 @@ pub enum TaskState {
 }
 
 impl TaskState {
-    const ALL: [(TaskState, &'static str); 5] = [
-        (TaskState::Open, "open"),
-        (TaskState::Doing, "doing"),
-        (TaskState::Blocked, "blocked"),
-        (TaskState::Done, "done"),
-        (TaskState::Cancelled, "cancelled"),
-    ];
-
     /// The state named `s`.
     pub fn parse(s: &str) -> Option<TaskState> {
-        TaskState::ALL.iter().find(|(_, n)| *n == s).map(|(t, _)| *t)
+        use TaskState::*;
+        [Open, Doing, Blocked, Done, Cancelled].into_iter().find(|t| t.as_str() == s)
     }
 
     /// Its name in records and output.
     pub fn as_str(self) -> &'static str {
-        TaskState::ALL.iter().find(|(t, _)| *t == self).map_or("open", |(_, n)| n)
+        match self {
+            TaskState::Open => "open",
+            TaskState::Doing => "doing",
+            TaskState::Blocked => "blocked",
+            TaskState::Done => "done",
+            TaskState::Cancelled => "cancelled",
+        }
     }
 
     /// Whether the task is over (`done` or `cancelled`).
@@ -101,7 +101,7 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let path = crate::text::escape(&self.path.to_string_lossy()).into_owned();
+        let path = escape(&self.path.to_string_lossy()).into_owned();
         match self.line {
             0 => write!(f, "{path}: {}", self.reason),
             n => write!(f, "{path}:{n}: {}", self.reason),
@@ -138,11 +138,8 @@ pub fn normalize_artifact(cwd: &Path, given: &str) -> std::result::Result<String
     if given.is_empty() {
         return Err("artifact path is empty".into());
     }
-    if crate::text::has_control(given) {
-        return Err(format!(
-            "artifact path contains a control character: '{}'",
-            crate::text::escape(given)
-        ));
+    if has_control(given) {
+        return Err(format!("artifact path contains a control character: '{}'", escape(given)));
     }
     let joined = if given.starts_with('/') {
         given.to_string()
@@ -157,6 +154,12 @@ pub fn normalize_artifact(cwd: &Path, given: &str) -> std::result::Result<String
     Ok(format!("/{}", parts.join("/")))
 }
 
+/// A record, or why it could not be read.
+pub type Parsed<T> = std::result::Result<T, Problem>;
+
+/// A record parser: the path (for problems), the id (the file name), the text.
+type Parser<T> = fn(&Path, &str, &str) -> Parsed<T>;
+
 fn problem(path: &Path, line: usize, reason: impl Into<String>) -> Problem {
     Problem { path: path.to_path_buf(), line, reason: reason.into() }
 }
@@ -168,7 +171,7 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    fn parse(path: &'a Path, text: &'a str) -> std::result::Result<Fields<'a>, Problem> {
+    fn parse(path: &'a Path, text: &'a str) -> Parsed<Fields<'a>> {
         let fields = kv::parse(text).map_err(|e| problem(path, e.line, e.reason))?;
         Ok(Fields { path, fields })
     }
@@ -183,31 +186,30 @@ impl<'a> Fields<'a> {
         problem(self.path, line, reason)
     }
 
-    fn need(&self, key: &str) -> std::result::Result<&'a str, Problem> {
+    fn need(&self, key: &str) -> Parsed<&'a str> {
         self.get(key).ok_or_else(|| problem(self.path, 0, format!("missing '{key}'")))
     }
 
-    fn number<T: std::str::FromStr>(&self, key: &str) -> std::result::Result<Option<T>, Problem> {
+    fn number<T: std::str::FromStr>(&self, key: &str) -> Parsed<Option<T>> {
         let Some(v) = self.get(key) else { return Ok(None) };
-        let msg = format!("'{key}' is not a valid number: '{}'", crate::text::escape(v));
+        let msg = format!("'{key}' is not a valid number: '{}'", escape(v));
         v.parse().map(Some).map_err(|_| self.bad(key, msg))
     }
 
-    fn need_number<T: std::str::FromStr>(&self, key: &str) -> std::result::Result<T, Problem> {
+    fn need_number<T: std::str::FromStr>(&self, key: &str) -> Parsed<T> {
         self.number(key)?.ok_or_else(|| problem(self.path, 0, format!("missing '{key}'")))
     }
 }
 
 /// Parses a task record read from `path`.
-pub fn parse_task(path: &Path, id: &str, text: &str) -> std::result::Result<Task, Problem> {
+pub fn parse_task(path: &Path, id: &str, text: &str) -> Parsed<Task> {
     let f = Fields::parse(path, text)?;
     let state = f.need("state")?;
     Ok(Task {
         id: id.into(),
         title: f.need("title")?.into(),
-        state: TaskState::parse(state).ok_or_else(|| {
-            f.bad("state", format!("unknown task state '{}'", crate::text::escape(state)))
-        })?,
+        state: TaskState::parse(state)
+            .ok_or_else(|| f.bad("state", format!("unknown task state '{}'", escape(state))))?,
         created: f.need_number("created")?,
     })
 }
@@ -222,7 +224,7 @@ pub fn render_task(t: &Task) -> String {
 }
 
 /// Parses a session record read from `path`.
-pub fn parse_session(path: &Path, id: &str, text: &str) -> std::result::Result<Session, Problem> {
+pub fn parse_session(path: &Path, id: &str, text: &str) -> Parsed<Session> {
     let f = Fields::parse(path, text)?;
     let artifact = f.need("artifact")?;
     if !artifact.starts_with('/') {
@@ -232,7 +234,7 @@ pub fn parse_session(path: &Path, id: &str, text: &str) -> std::result::Result<S
         "live" => false,
         "ended" => true,
         s => {
-            let s = crate::text::escape(s);
+            let s = escape(s);
             return Err(f.bad("state", format!("unknown session state '{s}'")));
         }
     };
@@ -383,17 +385,13 @@ impl Store {
         self.home.join(kind)
     }
 
-    fn read_all<T>(
-        &self,
-        kind: &str,
-        parse: fn(&Path, &str, &str) -> std::result::Result<T, Problem>,
-    ) -> (Vec<T>, Vec<Problem>) {
+    fn read_all<T>(&self, kind: &str, parse: Parser<T>) -> (Vec<T>, Vec<Problem>) {
         let (mut items, mut problems) = (Vec::new(), Vec::new());
         let dir = self.dir(kind);
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (items, problems),
-            Err(e) => return (items, vec![problem(&dir, 0, crate::error::reason(&e))]),
+            Err(e) => return (items, vec![problem(&dir, 0, reason(&e))]),
         };
         let mut names: Vec<String> = entries
             .flatten()
@@ -409,7 +407,7 @@ impl Store {
                     Err(p) => problems.push(p),
                 },
                 Ok(None) => {}
-                Err(e) => problems.push(problem(&path, 0, crate::error::reason(&e))),
+                Err(e) => problems.push(problem(&path, 0, reason(&e))),
             }
         }
         (items, problems)
@@ -425,20 +423,11 @@ impl Store {
         self.read_all("sessions", parse_session)
     }
 
-    fn read_one<T>(
-        &self,
-        kind: &str,
-        id: &str,
-        parse: fn(&Path, &str, &str) -> std::result::Result<T, Problem>,
-    ) -> Result<Option<T>> {
+    fn read_one<T>(&self, kind: &str, id: &str, parse: Parser<T>) -> Result<Option<T>> {
         let path = self.dir(kind).join(id);
-        match files::read_small(&path, files::RECORD_MAX) {
-            Ok(Some(text)) => {
-                parse(&path, id, &text).map(Some).map_err(|p| Error::fail(p.to_string()))
-            }
-            Ok(None) => Ok(None),
-            Err(e) => Err(Error::io("read", &path, &e)),
-        }
+        let text = files::read_small(&path, files::RECORD_MAX)
+            .map_err(|e| Error::io("read", &path, &e))?;
+        text.map(|t| parse(&path, id, &t)).transpose().map_err(|p| Error::fail(p.to_string()))
     }
 
     /// The task `id`, if it exists.
@@ -455,12 +444,11 @@ impl Store {
     fn create(&self, kind: &str, p: char, id: Option<&str>, text: &str) -> Result<String> {
         let dir = self.dir(kind);
         if let Some(id) = id {
-            return match files::create_new(&dir, id, text.as_bytes())? {
-                true => Ok(id.into()),
-                false => {
-                    Err(Error::fail(format!("{} '{id}' already exists", &kind[..kind.len() - 1])))
-                }
-            };
+            if !files::create_new(&dir, id, text.as_bytes())? {
+                let what = &kind[..kind.len() - 1];
+                return Err(Error::fail(format!("{what} '{id}' already exists")));
+            }
+            return Ok(id.into());
         }
         for attempt in 0..32 {
             let id = generate_id(p, attempt);
