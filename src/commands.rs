@@ -148,8 +148,7 @@ pub fn session_start(
     };
     let id = st.add_session(id, &s)?;
     println!("{id}");
-    let supervisable = task.as_ref().is_some_and(|t| !t.state.terminal())
-        && store::life(&s, procs.as_deref()) == Life::Live;
+    let supervisable = store::supervisable(&s, task.as_slice(), store::life(&s, procs.as_deref()));
     if config.watch_on_launch && !no_watch && supervisable {
         let exe = std::env::current_exe()
             .map_err(|e| Error::fail(format!("cannot find bach's own path: {}", reason(&e))))?;

@@ -111,9 +111,7 @@ pub fn create_new(dir: &Path, name: &str, contents: &[u8]) -> Result<bool> {
 /// Reads a regular file of at most `max` bytes as UTF-8 without following a
 /// symlink or blocking on a FIFO. `Ok(None)` when it does not exist.
 pub fn read_small(path: &Path, max: u64) -> io::Result<Option<String>> {
-    let Some(mut file) = open_regular(path)? else {
-        return Ok(None);
-    };
+    let Some(mut file) = open_regular(path)? else { return Ok(None) };
     if file.metadata()?.len() > max {
         return Err(invalid(&format!("is larger than {max} bytes")));
     }

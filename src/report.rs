@@ -52,9 +52,7 @@ impl Line<'_> {
 /// `Wed Nov 25 04:31:14 2026`.
 pub fn lstart_secs(s: &str) -> Option<u64> {
     let w: Vec<&str> = s.split_whitespace().collect();
-    let [_, mon, day, time, year] = w[..] else {
-        return None;
-    };
+    let [_, mon, day, time, year] = w[..] else { return None };
     let months =
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let m = months.iter().position(|&x| x == mon)? as i64 + 1;

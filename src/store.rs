@@ -141,12 +141,12 @@ pub fn normalize_artifact(cwd: &Path, given: &str) -> std::result::Result<String
     if has_control(given) {
         return Err(format!("artifact path contains a control character: '{}'", escape(given)));
     }
-    let joined = if given.starts_with('/') {
-        given.to_string()
-    } else {
-        let cwd = cwd.to_str().ok_or("the working directory is not UTF-8")?;
-        format!("{cwd}/{given}")
+    // Repeated `/` are dropped below, so an absolute path may take a "" prefix.
+    let cwd = match given.starts_with('/') {
+        true => "",
+        false => cwd.to_str().ok_or("the working directory is not UTF-8")?,
     };
+    let joined = format!("{cwd}/{given}");
     let parts: Vec<&str> = joined.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
     if parts.is_empty() {
         return Err(format!("artifact path '{given}' names no file"));
@@ -297,9 +297,7 @@ pub fn life(s: &Session, procs: Option<&[Proc]>) -> Life {
     if s.ended {
         return Life::Ended;
     }
-    let (Some(pid), Some(procs)) = (s.pid, procs) else {
-        return Life::Live;
-    };
+    let (Some(pid), Some(procs)) = (s.pid, procs) else { return Life::Live };
     let running = procs.iter().any(|p| {
         p.pid == pid
             && !p.zombie
