@@ -32,12 +32,8 @@ pub fn table(headers: &str, rows: &[Vec<String>]) -> String {
     let cells: Vec<Vec<String>> = std::iter::once(headers.split(' ').map(String::from).collect())
         .chain(rows.iter().map(|r| r.iter().map(|c| escape(c).into_owned()).collect()))
         .collect();
-    let mut widths = vec![0; cells[0].len()];
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
+    let width = |i: usize| cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cells[0].len()).map(width).collect();
     let mut out = String::new();
     for row in &cells {
         // `{:<w$}` pads by characters, like the widths above.
