@@ -170,9 +170,8 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
     let Some(cmd) = subcommand(p, "sessions", &["start", "end", "list"])? else {
         return Ok(Command::Help("sessions"));
     };
-    let (mut artifact, mut task, mut pid, mut ident, mut no_watch, mut json) =
-        (None, None, None, None, false, false);
-    let mut target = None;
+    let (mut artifact, mut task, mut pid, mut ident, mut no_watch, mut json, mut target) =
+        (None, None, None, None, false, false, None);
     while let Some(arg) = p.next()? {
         match arg {
             Long("help") | Short('h') => return Ok(Command::Help("sessions")),

@@ -56,11 +56,8 @@ pub fn task_set(id: &str, verb: &str) -> Result<()> {
     st.put_task(&task)?;
     if state.terminal() {
         let (sessions, _) = st.sessions();
-        let keys = sessions
-            .iter()
-            .filter(|s| s.task.as_deref() == Some(id))
-            .map(|s| store::key(st.home_str(), &s.artifact));
-        stop_undesired(&st, keys.collect());
+        let ours = sessions.iter().filter(|s| s.task.as_deref() == Some(id));
+        stop_undesired(&st, ours.map(|s| store::key(st.home_str(), &s.artifact)).collect());
     }
     Ok(())
 }
