@@ -132,16 +132,15 @@ pub fn session_start(
         (pid_uid, pid_start) = (Some(p.uid), Some(p.start.clone()));
         procs = Some(table);
     }
+    // Live, not ended; `add_session` gives it its id.
     let s = Session {
-        id: String::new(),
         artifact,
         task: task.as_ref().map(|t| t.id.clone()),
         pid,
         pid_uid,
         pid_start,
-        ended: false,
         started: now(),
-        ended_at: None,
+        ..Default::default()
     };
     let id = st.add_session(id, &s)?;
     println!("{id}");

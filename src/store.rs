@@ -66,7 +66,7 @@ pub struct Task {
 }
 
 /// A session record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Session {
     /// Its id (the file name).
     pub id: String,
