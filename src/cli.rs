@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::store::valid_id;
+use crate::text::{escape, has_control};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 
@@ -70,10 +71,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             "daemon" => daemon(&mut p),
             "internal" => internal(&mut p),
             "help" => help(&mut p),
-            other => Err(Error::usage(format!(
-                "unknown command '{}' (try 'bach help')",
-                crate::text::escape(other)
-            ))),
+            other => {
+                Err(Error::usage(format!("unknown command '{}' (try 'bach help')", escape(other))))
+            }
         },
         Some(arg) => Err(arg.unexpected().into()),
         None => Err(Error::usage("missing command (try 'bach help')")),
@@ -83,16 +83,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
 /// An argument as UTF-8 text without control characters.
 fn text(v: OsString, what: &str) -> Result<String> {
     let s = v.into_string().map_err(|v| {
-        Error::usage(format!(
-            "{what} is not valid UTF-8: {}",
-            crate::text::escape(&v.to_string_lossy())
-        ))
+        Error::usage(format!("{what} is not valid UTF-8: {}", escape(&v.to_string_lossy())))
     })?;
-    if crate::text::has_control(&s) {
-        return Err(Error::usage(format!(
-            "{what} contains a control character: '{}'",
-            crate::text::escape(&s)
-        )));
+    if has_control(&s) {
+        return Err(Error::usage(format!("{what} contains a control character: '{}'", escape(&s))));
     }
     Ok(s)
 }
@@ -112,19 +106,22 @@ fn number<T: std::str::FromStr>(v: OsString, what: &str) -> Result<T> {
     s.parse().map_err(|_| Error::usage(format!("{what} must be a number, not '{s}'")))
 }
 
+/// The subcommand after `group`, always one of `known`; `None` for `--help`.
 fn subcommand(
     p: &mut lexopt::Parser,
     group: &'static str,
-    known: &[&str],
-) -> Result<Option<String>> {
+    known: &[&'static str],
+) -> Result<Option<&'static str>> {
     match p.next()? {
         Some(Value(v)) => {
             let cmd = text(v, "command")?;
-            if known.contains(&cmd.as_str()) {
-                Ok(Some(cmd))
-            } else {
-                Err(unknown(group, &cmd))
-            }
+            let found = known.iter().find(|&&k| k == cmd).copied();
+            found.map(Some).ok_or_else(|| {
+                Error::usage(format!(
+                    "unknown command '{group} {}' (try 'bach help {group}')",
+                    escape(&cmd)
+                ))
+            })
         }
         Some(Long("help") | Short('h')) => Ok(None),
         Some(arg) => Err(arg.unexpected().into()),
@@ -132,13 +129,6 @@ fn subcommand(
             Err(Error::usage(format!("missing command after '{group}' (try 'bach help {group}')")))
         }
     }
-}
-
-fn unknown(group: &str, cmd: &str) -> Error {
-    Error::usage(format!(
-        "unknown command '{group} {}' (try 'bach help {group}')",
-        crate::text::escape(cmd)
-    ))
 }
 
 fn tasks(p: &mut lexopt::Parser) -> Result<Command> {
@@ -152,15 +142,13 @@ fn tasks(p: &mut lexopt::Parser) -> Result<Command> {
             Long("id") if cmd == "add" => ident = Some(id(p.value()?, "id")?),
             Long("json") if cmd == "list" => json = true,
             Value(v) if cmd == "add" => words.push(text(v, "title")?),
-            Value(v)
-                if matches!(cmd.as_str(), "done" | "cancel" | "reopen") && words.is_empty() =>
-            {
+            Value(v) if !matches!(cmd, "add" | "list") && words.is_empty() => {
                 words.push(id(v, "task id")?)
             }
             _ => return Err(arg.unexpected().into()),
         }
     }
-    match cmd.as_str() {
+    match cmd {
         "add" => {
             let title = words.join(" ");
             if title.trim().is_empty() {
@@ -168,19 +156,13 @@ fn tasks(p: &mut lexopt::Parser) -> Result<Command> {
             }
             Ok(Command::TaskAdd { id: ident, title })
         }
-        "done" | "cancel" | "reopen" => {
-            let verb = match cmd.as_str() {
-                "done" => "done",
-                "cancel" => "cancel",
-                _ => "reopen",
-            };
+        "list" => Ok(Command::TaskList { json }),
+        verb => {
             let id = words
                 .pop()
                 .ok_or_else(|| Error::usage(format!("missing task ID for 'tasks {verb}'")))?;
             Ok(Command::TaskSet { id, verb })
         }
-        "list" => Ok(Command::TaskList { json }),
-        other => Err(unknown("tasks", other)),
     }
 }
 
@@ -188,9 +170,8 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
     let Some(cmd) = subcommand(p, "sessions", &["start", "end", "list"])? else {
         return Ok(Command::Help("sessions"));
     };
-    let (mut artifact, mut task, mut pid, mut ident, mut no_watch, mut json) =
-        (None, None, None, None, false, false);
-    let mut target = None;
+    let (mut artifact, mut task, mut pid, mut ident, mut no_watch, mut json, mut target) =
+        (None, None, None, None, false, false, None);
     while let Some(arg) = p.next()? {
         match arg {
             Long("help") | Short('h') => return Ok(Command::Help("sessions")),
@@ -210,7 +191,7 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
             _ => return Err(arg.unexpected().into()),
         }
     }
-    match cmd.as_str() {
+    match cmd {
         "start" => {
             let artifact = artifact
                 .ok_or_else(|| Error::usage("missing --artifact PATH for 'sessions start'"))?;
@@ -219,8 +200,7 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
         "end" => Ok(Command::SessionEnd {
             id: target.ok_or_else(|| Error::usage("missing session ID for 'sessions end'"))?,
         }),
-        "list" => Ok(Command::SessionList { json }),
-        other => Err(unknown("sessions", other)),
+        _ => Ok(Command::SessionList { json }),
     }
 }
 
@@ -241,7 +221,7 @@ fn daemon(p: &mut lexopt::Parser) -> Result<Command> {
     let (mut json, mut timeout, mut watchers, mut dry_run, mut svc, mut lines) =
         (false, 10, false, false, None, 20);
     while let Some(arg) = p.next()? {
-        match (arg, cmd.as_str()) {
+        match (arg, cmd) {
             (Long("help") | Short('h'), _) => return Ok(Command::Help("daemon")),
             (Long("json"), "status") => json = true,
             (Long("timeout"), "stop") => timeout = number(p.value()?, "--timeout")?,
@@ -252,14 +232,13 @@ fn daemon(p: &mut lexopt::Parser) -> Result<Command> {
             (arg, _) => return Err(arg.unexpected().into()),
         }
     }
-    match cmd.as_str() {
+    match cmd {
         "run" => Ok(Command::DaemonRun),
         "status" => Ok(Command::DaemonStatus { json }),
         "stop" => Ok(Command::DaemonStop { timeout, watchers }),
         "install" => Ok(Command::DaemonInstall { dry_run, service: svc }),
         "uninstall" => Ok(Command::DaemonUninstall { service: svc, watchers }),
-        "logs" => Ok(Command::DaemonLogs { lines }),
-        other => Err(unknown("daemon", other)),
+        _ => Ok(Command::DaemonLogs { lines }),
     }
 }
 
@@ -273,9 +252,7 @@ fn internal(p: &mut lexopt::Parser) -> Result<Command> {
             Long("help") | Short('h') => return Ok(Command::Help("internal")),
             Long("key") => {
                 let k = text(p.value()?, "--key")?;
-                if k.len() != 16
-                    || !k.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-                {
+                if k.len() != 16 || !k.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
                     return Err(Error::usage(format!(
                         "--key must be 16 lowercase hex digits, not '{k}'"
                     )));
@@ -298,22 +275,23 @@ fn help(p: &mut lexopt::Parser) -> Result<Command> {
         Some(arg) => return Err(arg.unexpected().into()),
     };
     let topic = match topic.as_str() {
-        "tasks" => "tasks",
-        "sessions" => "sessions",
-        "daemon" => "daemon",
-        "internal" => "internal",
         "help" => "bach",
-        other => return Err(Error::usage(format!("no help for unknown command '{other}'"))),
+        t => TOPICS
+            .into_iter()
+            .find(|&k| k == t)
+            .ok_or_else(|| Error::usage(format!("no help for unknown command '{t}'")))?,
     };
     // `bach help daemon stop` is the help of `daemon`; further words are allowed.
     while let Some(arg) = p.next()? {
-        if let Value(_) = arg {
-            continue;
+        if !matches!(arg, Value(_)) {
+            return Err(arg.unexpected().into());
         }
-        return Err(arg.unexpected().into());
     }
     Ok(Command::Help(topic))
 }
+
+/// The command groups, each with its own help.
+const TOPICS: [&str; 4] = ["tasks", "sessions", "daemon", "internal"];
 
 /// The help text of a topic.
 pub fn help_text(topic: &str) -> &'static str {

@@ -2,8 +2,8 @@
 //! process table and the watchers' status files.
 
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::files::now;
+use crate::error::{reason, Error, Result};
+use crate::files::{self, now};
 use crate::json::Json;
 use crate::ps::Proc;
 use crate::status::Status;
@@ -56,11 +56,8 @@ pub fn task_set(id: &str, verb: &str) -> Result<()> {
     st.put_task(&task)?;
     if state.terminal() {
         let (sessions, _) = st.sessions();
-        let keys = sessions
-            .iter()
-            .filter(|s| s.task.as_deref() == Some(id))
-            .map(|s| store::key(st.home_str(), &s.artifact));
-        stop_undesired(&st, keys.collect());
+        let ours = sessions.iter().filter(|s| s.task.as_deref() == Some(id));
+        stop_undesired(&st, ours.map(|s| store::key(st.home_str(), &s.artifact)).collect());
     }
     Ok(())
 }
@@ -108,7 +105,7 @@ pub fn task_list(json: bool) -> Result<()> {
             ]
         })
         .collect();
-    print!("{}", text::table(&["ID", "STATE", "CREATED", "TITLE"], &rows));
+    print!("{}", text::table("ID STATE CREATED TITLE", &rows));
     Ok(())
 }
 
@@ -120,15 +117,11 @@ pub fn session_start(
     id: Option<&str>,
     no_watch: bool,
 ) -> Result<()> {
-    let artifact =
-        store::normalize_artifact(&crate::files::cwd()?, artifact).map_err(Error::usage)?;
+    let artifact = store::normalize_artifact(&files::cwd()?, artifact).map_err(Error::usage)?;
     let (st, config) = open()?;
-    let task = match task {
-        Some(t) => Some(st.task(t)?.ok_or_else(|| Error::fail(format!("unknown task '{t}'")))?),
-        None => None,
-    };
-    let mut procs = None;
-    let (mut pid_uid, mut pid_start) = (None, None);
+    let task = task.map(|t| st.task(t)?.ok_or_else(|| Error::fail(format!("unknown task '{t}'"))));
+    let task = task.transpose()?;
+    let (mut procs, mut pid_uid, mut pid_start) = (None, None, None);
     if let Some(pid) = pid {
         let table = procs::snapshot(Duration::from_secs(5))
             .map_err(|e| Error::fail(format!("cannot check --pid {pid}: {e}")))?;
@@ -139,33 +132,27 @@ pub fn session_start(
         (pid_uid, pid_start) = (Some(p.uid), Some(p.start.clone()));
         procs = Some(table);
     }
+    // Live, not ended; `add_session` gives it its id.
     let s = Session {
-        id: String::new(),
         artifact,
         task: task.as_ref().map(|t| t.id.clone()),
         pid,
         pid_uid,
         pid_start,
-        ended: false,
         started: now(),
-        ended_at: None,
+        ..Default::default()
     };
     let id = st.add_session(id, &s)?;
     println!("{id}");
-    let supervisable = task.as_ref().is_some_and(|t| !t.state.terminal())
-        && store::life(&s, procs.as_deref()) == Life::Live;
+    let supervisable = store::supervisable(&s, task.as_slice(), store::life(&s, procs.as_deref()));
     if config.watch_on_launch && !no_watch && supervisable {
-        let exe = std::env::current_exe().map_err(|e| {
-            Error::fail(format!("cannot find bach's own path: {}", crate::error::reason(&e)))
-        })?;
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::fail(format!("cannot find bach's own path: {}", reason(&e))))?;
         let key = store::key(st.home_str(), &s.artifact);
         if let Err(e) =
             spawn::spawn_watcher(&exe, &st.home, &key, &s.artifact, config.log_max_bytes)
         {
-            eprintln!(
-                "bach: warning: cannot start the watcher: {}; the daemon will",
-                crate::error::reason(&e)
-            );
+            eprintln!("bach: warning: cannot start the watcher: {}; the daemon will", reason(&e));
         }
     }
     Ok(())
@@ -193,6 +180,8 @@ struct Row<'a> {
     supervisable: bool,
     watcher: Option<i32>,
     status: Option<Status>,
+    /// The watcher's state, when a live watcher (the lock holder) wrote it.
+    observed: Option<String>,
 }
 
 /// `sessions list`
@@ -212,21 +201,15 @@ pub fn session_list(json: bool) -> Result<()> {
             let (watcher, status) =
                 watchers.entry(key.clone()).or_insert_with(|| watcher_of(&st, &key)).clone();
             let task = s.task.as_deref().and_then(|id| tasks.iter().find(|t| t.id == id));
-            Row {
-                s,
-                task,
-                life,
-                supervisable: store::supervisable(s, &tasks, life),
-                watcher,
-                status,
-            }
+            let supervisable = store::supervisable(s, &tasks, life);
+            let observed =
+                status.as_ref().filter(|x| Some(x.pid) == watcher).map(|x| x.state.clone());
+            Row { s, task, life, supervisable, watcher, status, observed }
         })
         .collect();
     if json {
-        println!(
-            "{}",
-            Json::Obj(vec![("sessions", Json::Arr(rows.iter().map(row_json).collect()))]).render()
-        );
+        let doc = Json::Obj(vec![("sessions", Json::Arr(rows.iter().map(row_json).collect()))]);
+        println!("{}", doc.render());
         return Ok(());
     }
     let t = now();
@@ -243,7 +226,7 @@ pub fn session_list(json: bool) -> Result<()> {
                 r.life.as_str().into(),
                 if r.supervisable { "yes" } else { "no" }.into(),
                 text::or_dash(r.watcher),
-                text::or_dash(observed(r)),
+                text::or_dash(r.observed.clone()),
                 text::ago(st.and_then(|s| s.last_activity), t),
                 text::or_dash(st.map(|s| s.lines)),
                 text::or_dash(st.and_then(|s| s.verdict.clone())),
@@ -251,39 +234,16 @@ pub fn session_list(json: bool) -> Result<()> {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        text::table(
-            &[
-                "ID",
-                "TASK",
-                "STATE",
-                "SUPERVISED",
-                "WATCHER",
-                "OBSERVED",
-                "ACTIVITY",
-                "LINES",
-                "VERDICT",
-                "ARTIFACT"
-            ],
-            &cells
-        )
-    );
+    let headers = "ID TASK STATE SUPERVISED WATCHER OBSERVED ACTIVITY LINES VERDICT ARTIFACT";
+    print!("{}", text::table(headers, &cells));
     Ok(())
 }
 
 /// The lock holder of a key and the status file it wrote.
 fn watcher_of(st: &Store, key: &str) -> (Option<i32>, Option<Status>) {
     let holder = lock::holder(&spawn::lock_path(&st.home, key)).ok().flatten();
-    let text =
-        crate::files::read_small(&spawn::status_path(&st.home, key), crate::files::RECORD_MAX);
+    let text = files::read_small(&spawn::status_path(&st.home, key), files::RECORD_MAX);
     (holder, text.ok().flatten().and_then(|t| Status::parse(&t)))
-}
-
-/// The watcher's state, when a live watcher (the lock holder) wrote it.
-fn observed(r: &Row) -> Option<String> {
-    let s = r.status.as_ref()?;
-    (Some(s.pid) == r.watcher).then(|| s.state.clone())
 }
 
 fn row_json(r: &Row) -> Json {
@@ -297,7 +257,7 @@ fn row_json(r: &Row) -> Json {
         ("pid", Json::opt_int(r.s.pid)),
         ("supervisable", Json::Bool(r.supervisable)),
         ("watcher_pid", Json::opt_int(r.watcher)),
-        ("observed", Json::opt_str(observed(r))),
+        ("observed", Json::opt_str(r.observed.clone())),
         ("lines", Json::Int(st.map_or(0, |s| s.lines as i64))),
         ("bytes", Json::Int(st.map_or(0, |s| s.bytes as i64))),
         ("last_activity", Json::opt_int(st.and_then(|s| s.last_activity).map(|t| t as i64))),

@@ -3,6 +3,7 @@
 //! or out-of-range value is an error naming the file, line and key.
 
 use crate::kv;
+use crate::text::escape;
 use std::path::Path;
 
 /// The settings in force. Durations are in seconds.
@@ -70,22 +71,17 @@ impl Config {
         let mut c = Config::default();
         let mut base_line = 0;
         for f in &fields {
+            let (key, value) = (f.key, escape(f.value));
             let err = |what: String| format!("{file}:{}: {what}", f.line);
-            let Some(&(_, lo, hi)) = KEYS.iter().find(|k| k.0 == f.key) else {
-                return Err(err(unknown_key(f.key)));
+            let Some(&(_, lo, hi)) = KEYS.iter().find(|k| k.0 == key) else {
+                return Err(err(unknown_key(key)));
             };
             let num = || match f.value.parse::<u64>() {
                 Ok(n) if (lo..=hi).contains(&n) => Ok(n),
-                Ok(_) => {
-                    Err(err(format!("'{}' must be between {lo} and {hi}, not {}", f.key, f.value)))
-                }
-                Err(_) => Err(err(format!(
-                    "'{}' must be a whole number, not '{}'",
-                    f.key,
-                    crate::text::escape(f.value)
-                ))),
+                Ok(_) => Err(err(format!("'{key}' must be between {lo} and {hi}, not {value}"))),
+                Err(_) => Err(err(format!("'{key}' must be a whole number, not '{value}'"))),
             };
-            match f.key {
+            match key {
                 "daemon_reconcile_seconds" => c.reconcile_seconds = num()?,
                 "backoff_base_seconds" => (c.backoff_base_seconds, base_line) = (num()?, f.line),
                 "backoff_max_seconds" => c.backoff_max_seconds = num()?,
@@ -95,23 +91,16 @@ impl Config {
                 "judge_timeout_seconds" => c.judge_timeout_seconds = num()?,
                 "log_max_bytes" => c.log_max_bytes = num()?,
                 "judge_command" => c.judge_command = Some(f.value.to_string()),
-                _ => {
-                    c.watch_on_launch = match f.value {
-                        "true" => true,
-                        "false" => false,
-                        v => {
-                            return Err(err(format!(
-                                "'{}' must be true or false, not '{}'",
-                                f.key,
-                                crate::text::escape(v)
-                            )))
-                        }
-                    }
-                }
+                // The one key left in KEYS is the bool `watch_on_launch`.
+                _ => match f.value {
+                    "true" | "false" => c.watch_on_launch = f.value == "true",
+                    _ => return Err(err(format!("'{key}' must be true or false, not '{value}'"))),
+                },
             }
         }
         if c.backoff_max_seconds < c.backoff_base_seconds {
-            let line = kv::get_line(&fields, "backoff_max_seconds").unwrap_or(base_line);
+            let max = fields.iter().find(|f| f.key == "backoff_max_seconds");
+            let line = max.map_or(base_line, |f| f.line);
             return Err(format!(
                 "{file}:{line}: 'backoff_max_seconds' ({}) must not be below backoff_base_seconds ({})",
                 c.backoff_max_seconds, c.backoff_base_seconds
@@ -141,7 +130,7 @@ impl Config {
 }
 
 fn unknown_key(key: &str) -> String {
-    let key = crate::text::escape(key);
+    let key = escape(key);
     let lower = key.to_lowercase();
     let best = KEYS.iter().map(|k| (distance(&lower, k.0), k.0)).min();
     match best {

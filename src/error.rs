@@ -2,6 +2,7 @@
 //! file, line and key, with the OS reason); its code is the exit status that
 //! `main` alone turns it into: 1 failure at run time, 2 malformed input.
 
+use crate::text::escape;
 use std::fmt;
 use std::io;
 use std::path::Path;
@@ -28,11 +29,7 @@ impl Error {
 
     /// "cannot VERB PATH: reason".
     pub fn io(verb: &str, path: &Path, err: &io::Error) -> Error {
-        Error::fail(format!(
-            "cannot {verb} {}: {}",
-            crate::text::escape(&path.to_string_lossy()),
-            reason(err)
-        ))
+        Error::fail(format!("cannot {verb} {}: {}", escape(&path.to_string_lossy()), reason(err)))
     }
 
     /// The exit status.
@@ -44,15 +41,8 @@ impl Error {
 /// The OS reason of an I/O error, as a lowercase phrase without "(os error N)".
 pub fn reason(err: &io::Error) -> String {
     let text = err.to_string();
-    let text = match text.find(" (os error") {
-        Some(i) => &text[..i],
-        None => &text,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
+    let mut chars = text.split(" (os error").next().unwrap_or_default().chars();
+    chars.next().map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
 }
 
 impl fmt::Display for Error {
@@ -69,7 +59,7 @@ impl fmt::Debug for Error {
 
 impl From<lexopt::Error> for Error {
     fn from(e: lexopt::Error) -> Error {
-        Error::usage(crate::text::escape(&e.to_string()))
+        Error::usage(escape(&e.to_string()))
     }
 }
 

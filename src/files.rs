@@ -5,7 +5,8 @@
 //! duplicate id fails instead of overwriting; reads never follow a symlink
 //! or block on a FIFO, and never take more than a fixed size.
 
-use crate::error::{Error, Result};
+use crate::error::{reason, Error, Result};
+use crate::text::{escape, has_control};
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -22,10 +23,10 @@ pub fn home() -> Result<PathBuf> {
     ensure_dir(&path)?;
     let real = fs::canonicalize(&path).map_err(|e| Error::io("resolve", &path, &e))?;
     match real.to_str() {
-        Some(s) if !crate::text::has_control(s) => Ok(real),
+        Some(s) if !has_control(s) => Ok(real),
         _ => Err(Error::fail(format!(
             "home {} must be UTF-8 without control characters",
-            crate::text::escape(&real.to_string_lossy())
+            escape(&real.to_string_lossy())
         ))),
     }
 }
@@ -39,18 +40,13 @@ pub fn home_path() -> Result<PathBuf> {
         (None, Some(h)) => PathBuf::from(h).join(".bach"),
         (None, None) => return Err(Error::fail("neither BACH_HOME nor HOME is set")),
     };
-    if path.is_absolute() {
-        Ok(path)
-    } else {
-        Ok(cwd()?.join(path))
-    }
+    Ok(if path.is_absolute() { path } else { cwd()?.join(path) })
 }
 
 /// The working directory.
 pub fn cwd() -> Result<PathBuf> {
-    std::env::current_dir().map_err(|e| {
-        Error::fail(format!("cannot read the working directory: {}", crate::error::reason(&e)))
-    })
+    std::env::current_dir()
+        .map_err(|e| Error::fail(format!("cannot read the working directory: {}", reason(&e))))
 }
 
 /// Creates a folder and its parents with mode 0700 if missing.
@@ -87,16 +83,10 @@ pub fn write_atomic(dir: &Path, name: &str, contents: &[u8], sync: bool) -> Resu
 
 /// `write_atomic` with another mode than 0600 (a service file that the
 /// service manager reads: 0644).
-pub fn write_atomic_mode(
-    dir: &Path,
-    name: &str,
-    contents: &[u8],
-    sync: bool,
-    mode: u32,
-) -> Result<()> {
+pub fn write_atomic_mode(dir: &Path, name: &str, data: &[u8], sync: bool, mode: u32) -> Result<()> {
     let tmp = temp_path(dir, name);
     let path = dir.join(name);
-    let result = write_temp(&tmp, contents, sync, mode).and_then(|()| fs::rename(&tmp, &path));
+    let result = write_temp(&tmp, data, sync, mode).and_then(|()| fs::rename(&tmp, &path));
     result.map_err(|e| {
         let _ = fs::remove_file(&tmp);
         Error::io("write", &path, &e)
@@ -121,11 +111,8 @@ pub fn create_new(dir: &Path, name: &str, contents: &[u8]) -> Result<bool> {
 /// Reads a regular file of at most `max` bytes as UTF-8 without following a
 /// symlink or blocking on a FIFO. `Ok(None)` when it does not exist.
 pub fn read_small(path: &Path, max: u64) -> io::Result<Option<String>> {
-    let Some(mut file) = open_regular(path)? else {
-        return Ok(None);
-    };
-    let meta = file.metadata()?;
-    if meta.len() > max {
+    let Some(mut file) = open_regular(path)? else { return Ok(None) };
+    if file.metadata()?.len() > max {
         return Err(invalid(&format!("is larger than {max} bytes")));
     }
     let mut text = String::new();
@@ -149,10 +136,10 @@ pub fn open_regular(path: &Path) -> io::Result<Option<File>> {
         }
         Err(e) => return Err(e),
     };
-    match file.metadata()?.is_file() {
-        true => Ok(Some(file)),
-        false => Err(invalid("is not a regular file")),
+    if !file.metadata()?.is_file() {
+        return Err(invalid("is not a regular file"));
     }
+    Ok(Some(file))
 }
 
 fn invalid(what: &str) -> io::Error {

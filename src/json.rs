@@ -34,45 +34,26 @@ impl Json {
 
     /// The document as one line of text.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        self.write(&mut out);
-        out
-    }
-
-    fn write(&self, out: &mut String) {
         match self {
-            Json::Null => out.push_str("null"),
-            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Json::Int(n) => write!(out, "{n}").unwrap(),
-            Json::Str(s) => write_str(out, s),
+            Json::Null => "null".into(),
+            Json::Bool(b) => b.to_string(),
+            Json::Int(n) => n.to_string(),
+            Json::Str(s) => quote(s),
             Json::Arr(items) => {
-                out.push('[');
-                for (i, v) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    v.write(out);
-                }
-                out.push(']');
+                let items: Vec<String> = items.iter().map(Json::render).collect();
+                format!("[{}]", items.join(","))
             }
             Json::Obj(fields) => {
-                out.push('{');
-                for (i, (k, v)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write_str(out, k);
-                    out.push(':');
-                    v.write(out);
-                }
-                out.push('}');
+                let fields: Vec<String> =
+                    fields.iter().map(|(k, v)| format!("{}:{}", quote(k), v.render())).collect();
+                format!("{{{}}}", fields.join(","))
             }
         }
     }
 }
 
-fn write_str(out: &mut String, s: &str) {
-    out.push('"');
+fn quote(s: &str) -> String {
+    let mut out = String::from('"');
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -84,6 +65,7 @@ fn write_str(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+    out
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! trimmed, no escapes; a line whose first non-blank character is `#` is a
 //! comment. Parsing is pure and reports the first bad line.
 
+use crate::text::escape;
+
 /// One `key = value` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field<'a> {
@@ -35,17 +37,17 @@ pub fn parse(text: &str) -> Result<Vec<Field<'_>>, LineError> {
         }
         let err = |reason: String| Err(LineError { line, reason });
         if trimmed.chars().any(|c| c.is_control() && c != '\t') {
-            return err(format!("control character in '{}'", crate::text::escape(trimmed)));
+            return err(format!("control character in '{}'", escape(trimmed)));
         }
         let Some((key, value)) = trimmed.split_once('=') else {
-            return err(format!("no '=' in '{}'", crate::text::escape(trimmed)));
+            return err(format!("no '=' in '{}'", escape(trimmed)));
         };
         let (key, value) = (key.trim(), value.trim());
         if key.is_empty() {
             return err("empty key".into());
         }
         if value.is_empty() {
-            return err(format!("empty value for '{}'", crate::text::escape(key)));
+            return err(format!("empty value for '{}'", escape(key)));
         }
         if let Some(first) = fields.iter().find(|f| f.key == key) {
             return err(format!("key '{key}' given twice (first on line {})", first.line));
@@ -60,23 +62,9 @@ pub fn get<'a>(fields: &[Field<'a>], key: &str) -> Option<&'a str> {
     fields.iter().find(|f| f.key == key).map(|f| f.value)
 }
 
-/// The line on which `key` stands, if present.
-pub fn get_line(fields: &[Field<'_>], key: &str) -> Option<usize> {
-    fields.iter().find(|f| f.key == key).map(|f| f.line)
-}
-
 /// Renders pairs as lines; a pair whose value is `None` is left out.
 pub fn render<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<String>)>) -> String {
-    let mut out = String::new();
-    for (k, v) in pairs {
-        if let Some(v) = v {
-            out.push_str(k);
-            out.push_str(" = ");
-            out.push_str(&v);
-            out.push('\n');
-        }
-    }
-    out
+    pairs.into_iter().filter_map(|(k, v)| Some(format!("{k} = {}\n", v?))).collect()
 }
 
 #[cfg(test)]

@@ -4,23 +4,25 @@
 
 use crate::error::Result;
 use crate::json::Json;
-use crate::reconcile::{Entry, Ledger};
-use crate::store;
+use crate::ledger::Header;
+use crate::ps::WatcherProc;
+use crate::reconcile::Entry;
+use crate::store::{self, Want};
 use crate::{commands, files, ledger, lock, ps, spawn, sys, text};
 
 /// One desired artifact as the status shows it.
-struct Line {
-    key: String,
-    artifact: String,
-    sessions: Vec<String>,
+struct Line<'a> {
+    key: &'a str,
+    want: &'a Want,
     watcher: Option<i32>,
     up: Option<u64>,
-    entry: Option<Entry>,
+    /// What the daemon remembers of the key (the default when nothing).
+    entry: Entry,
 }
 
-impl Line {
+impl Line<'_> {
     fn state(&self, now: u64) -> &'static str {
-        match (&self.watcher, self.entry.as_ref().and_then(|e| e.next_retry)) {
+        match (&self.watcher, self.entry.next_retry) {
             (Some(_), _) => "supervised",
             (None, Some(t)) if t > now * 1000 => "backoff",
             _ => "pending",
@@ -28,7 +30,7 @@ impl Line {
     }
 
     fn describe(&self, now: u64) -> String {
-        let e = self.entry.clone().unwrap_or_default();
+        let e = &self.entry;
         match self.state(now) {
             "supervised" => format!(
                 "supervised (pid {}, up {})",
@@ -50,9 +52,7 @@ impl Line {
 /// `Wed Nov 25 04:31:14 2026`.
 pub fn lstart_secs(s: &str) -> Option<u64> {
     let w: Vec<&str> = s.split_whitespace().collect();
-    let [_, mon, day, time, year] = w[..] else {
-        return None;
-    };
+    let [_, mon, day, time, year] = w[..] else { return None };
     let months =
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let m = months.iter().position(|&x| x == mon)? as i64 + 1;
@@ -76,7 +76,7 @@ pub fn status(json: bool) -> Result<u8> {
     let holder = lock::holder(&st.home.join("daemon.lock")).ok().flatten();
     let state = files::read_small(&st.home.join("daemon.state"), ledger::MAX).ok().flatten();
     let (header, led) = state.and_then(|t| ledger::parse(&t)).unwrap_or_default();
-    let header = Some(header).filter(|h| holder.is_some() && Some(h.pid) == holder);
+    let header = Some(header).filter(|h| Some(h.pid) == holder);
     let procs = commands::table();
     let (sessions, p1) = st.sessions();
     let (tasks, p2) = st.tasks();
@@ -92,17 +92,11 @@ pub fn status(json: bool) -> Result<u8> {
             let start = watcher
                 .and_then(|pid| ps::find(procs.as_deref()?, pid))
                 .and_then(|p| lstart_secs(&p.start));
-            Line {
-                key: key.clone(),
-                artifact: want.artifact.clone(),
-                sessions: want.sessions.clone(),
-                watcher,
-                up: start.map(|s| now.saturating_sub(s)),
-                entry: led.get(key).cloned(),
-            }
+            let up = start.map(|s| now.saturating_sub(s));
+            Line { key, want, watcher, up, entry: led.get(key).cloned().unwrap_or_default() }
         })
         .collect();
-    let strays: Vec<&ps::WatcherProc> = watchers
+    let strays: Vec<&WatcherProc> = watchers
         .iter()
         .filter(|w| {
             desired.get(&w.key).map_or(true, |d| d.all_gone)
@@ -110,19 +104,14 @@ pub fn status(json: bool) -> Result<u8> {
         })
         .collect();
     if json {
-        print_json(header.as_ref(), &lines, &strays, &led, now);
+        print_json(header.as_ref(), &lines, &strays, now);
     } else {
         print_text(header.as_ref(), &lines, &strays, now);
     }
     Ok(if header.is_some() { 0 } else { 3 })
 }
 
-fn print_text(
-    header: Option<&ledger::Header>,
-    lines: &[Line],
-    strays: &[&ps::WatcherProc],
-    now: u64,
-) {
+fn print_text(header: Option<&Header>, lines: &[Line], strays: &[&WatcherProc], now: u64) {
     match header {
         Some(h) => println!(
             "daemon: running (pid {}, up {}, every {}s)",
@@ -137,35 +126,29 @@ fn print_text(
     }
     let rows: Vec<Vec<String>> = lines
         .iter()
-        .map(|l| vec![l.artifact.clone(), l.sessions.join(","), l.describe(now)])
+        .map(|l| vec![l.want.artifact.clone(), l.want.sessions.join(","), l.describe(now)])
         .collect();
-    print!("{}", text::table(&["ARTIFACT", "SESSIONS", "STATE"], &rows));
+    print!("{}", text::table("ARTIFACT SESSIONS STATE", &rows));
     if !strays.is_empty() {
         let rows: Vec<Vec<String>> = strays
             .iter()
             .map(|w| vec![w.artifact.clone(), w.key.clone(), w.pid.to_string()])
             .collect();
-        print!("strays:\n{}", text::table(&["ARTIFACT", "KEY", "PID"], &rows));
+        print!("strays:\n{}", text::table("ARTIFACT KEY PID", &rows));
     }
 }
 
-fn print_json(
-    header: Option<&ledger::Header>,
-    lines: &[Line],
-    strays: &[&ps::WatcherProc],
-    _led: &Ledger,
-    now: u64,
-) {
+fn print_json(header: Option<&Header>, lines: &[Line], strays: &[&WatcherProc], now: u64) {
     let artifacts = lines.iter().map(|l| {
-        let e = l.entry.clone().unwrap_or_default();
+        let e = &l.entry;
         Json::Obj(vec![
-            ("artifact", Json::Str(l.artifact.clone())),
-            ("key", Json::Str(l.key.clone())),
-            ("sessions", Json::Arr(l.sessions.iter().cloned().map(Json::Str).collect())),
+            ("artifact", Json::Str(l.want.artifact.clone())),
+            ("key", Json::Str(l.key.into())),
+            ("sessions", Json::Arr(l.want.sessions.iter().cloned().map(Json::Str).collect())),
             ("state", Json::Str(l.state(now).into())),
             ("watcher_pid", Json::opt_int(l.watcher)),
             ("crashes", Json::Int(i64::from(e.crashes))),
-            ("last_exit", Json::opt_str(e.last_exit)),
+            ("last_exit", Json::opt_str(e.last_exit.clone())),
             ("next_retry", Json::opt_int(e.next_retry.map(|t| t.div_ceil(1000) as i64))),
         ])
     });

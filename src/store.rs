@@ -4,10 +4,11 @@
 //! reported with its path, line and reason and skipped; it never hides the
 //! others, and nothing bach writes is ever seen half-written.
 
-use crate::error::{Error, Result};
+use crate::error::{reason, Error, Result};
 use crate::files;
 use crate::kv;
 use crate::ps::Proc;
+use crate::text::{escape, has_control};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -28,22 +29,21 @@ pub enum TaskState {
 }
 
 impl TaskState {
-    const ALL: [(TaskState, &'static str); 5] = [
-        (TaskState::Open, "open"),
-        (TaskState::Doing, "doing"),
-        (TaskState::Blocked, "blocked"),
-        (TaskState::Done, "done"),
-        (TaskState::Cancelled, "cancelled"),
-    ];
-
     /// The state named `s`.
     pub fn parse(s: &str) -> Option<TaskState> {
-        TaskState::ALL.iter().find(|(_, n)| *n == s).map(|(t, _)| *t)
+        use TaskState::*;
+        [Open, Doing, Blocked, Done, Cancelled].into_iter().find(|t| t.as_str() == s)
     }
 
     /// Its name in records and output.
     pub fn as_str(self) -> &'static str {
-        TaskState::ALL.iter().find(|(t, _)| *t == self).map_or("open", |(_, n)| n)
+        match self {
+            TaskState::Open => "open",
+            TaskState::Doing => "doing",
+            TaskState::Blocked => "blocked",
+            TaskState::Done => "done",
+            TaskState::Cancelled => "cancelled",
+        }
     }
 
     /// Whether the task is over (`done` or `cancelled`).
@@ -66,7 +66,7 @@ pub struct Task {
 }
 
 /// A session record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Session {
     /// Its id (the file name).
     pub id: String,
@@ -101,7 +101,7 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let path = crate::text::escape(&self.path.to_string_lossy()).into_owned();
+        let path = escape(&self.path.to_string_lossy()).into_owned();
         match self.line {
             0 => write!(f, "{path}: {}", self.reason),
             n => write!(f, "{path}:{n}: {}", self.reason),
@@ -138,18 +138,15 @@ pub fn normalize_artifact(cwd: &Path, given: &str) -> std::result::Result<String
     if given.is_empty() {
         return Err("artifact path is empty".into());
     }
-    if crate::text::has_control(given) {
-        return Err(format!(
-            "artifact path contains a control character: '{}'",
-            crate::text::escape(given)
-        ));
+    if has_control(given) {
+        return Err(format!("artifact path contains a control character: '{}'", escape(given)));
     }
-    let joined = if given.starts_with('/') {
-        given.to_string()
-    } else {
-        let cwd = cwd.to_str().ok_or("the working directory is not UTF-8")?;
-        format!("{cwd}/{given}")
+    // Repeated `/` are dropped below, so an absolute path may take a "" prefix.
+    let cwd = match given.starts_with('/') {
+        true => "",
+        false => cwd.to_str().ok_or("the working directory is not UTF-8")?,
     };
+    let joined = format!("{cwd}/{given}");
     let parts: Vec<&str> = joined.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
     if parts.is_empty() {
         return Err(format!("artifact path '{given}' names no file"));
@@ -157,51 +154,63 @@ pub fn normalize_artifact(cwd: &Path, given: &str) -> std::result::Result<String
     Ok(format!("/{}", parts.join("/")))
 }
 
+/// A record, or why it could not be read.
+pub type Parsed<T> = std::result::Result<T, Problem>;
+
+/// A record parser: the path (for problems), the id (the file name), the text.
+type Parser<T> = fn(&Path, &str, &str) -> Parsed<T>;
+
 fn problem(path: &Path, line: usize, reason: impl Into<String>) -> Problem {
     Problem { path: path.to_path_buf(), line, reason: reason.into() }
 }
 
-fn need<'a>(
-    fields: &[kv::Field<'a>],
-    key: &str,
-    path: &Path,
-) -> std::result::Result<&'a str, Problem> {
-    kv::get(fields, key).ok_or_else(|| problem(path, 0, format!("missing '{key}'")))
+/// A record's fields and its path, so that each problem names its line.
+struct Fields<'a> {
+    path: &'a Path,
+    fields: Vec<kv::Field<'a>>,
 }
 
-fn number<T: std::str::FromStr>(
-    fields: &[kv::Field],
-    key: &str,
-    path: &Path,
-) -> std::result::Result<Option<T>, Problem> {
-    match fields.iter().find(|f| f.key == key) {
-        None => Ok(None),
-        Some(f) => f.value.parse().map(Some).map_err(|_| {
-            problem(
-                path,
-                f.line,
-                format!("'{key}' is not a valid number: '{}'", crate::text::escape(f.value)),
-            )
-        }),
+impl<'a> Fields<'a> {
+    fn parse(path: &'a Path, text: &'a str) -> Parsed<Fields<'a>> {
+        let fields = kv::parse(text).map_err(|e| problem(path, e.line, e.reason))?;
+        Ok(Fields { path, fields })
+    }
+
+    fn get(&self, key: &str) -> Option<&'a str> {
+        kv::get(&self.fields, key)
+    }
+
+    /// A problem on the line of `key` (0 when it is absent).
+    fn bad(&self, key: &str, reason: impl Into<String>) -> Problem {
+        let line = self.fields.iter().find(|f| f.key == key).map_or(0, |f| f.line);
+        problem(self.path, line, reason)
+    }
+
+    fn need(&self, key: &str) -> Parsed<&'a str> {
+        self.get(key).ok_or_else(|| problem(self.path, 0, format!("missing '{key}'")))
+    }
+
+    fn number<T: std::str::FromStr>(&self, key: &str) -> Parsed<Option<T>> {
+        let Some(v) = self.get(key) else { return Ok(None) };
+        let msg = format!("'{key}' is not a valid number: '{}'", escape(v));
+        v.parse().map(Some).map_err(|_| self.bad(key, msg))
+    }
+
+    fn need_number<T: std::str::FromStr>(&self, key: &str) -> Parsed<T> {
+        self.number(key)?.ok_or_else(|| problem(self.path, 0, format!("missing '{key}'")))
     }
 }
 
 /// Parses a task record read from `path`.
-pub fn parse_task(path: &Path, id: &str, text: &str) -> std::result::Result<Task, Problem> {
-    let fields = kv::parse(text).map_err(|e| problem(path, e.line, e.reason))?;
-    let state = need(&fields, "state", path)?;
+pub fn parse_task(path: &Path, id: &str, text: &str) -> Parsed<Task> {
+    let f = Fields::parse(path, text)?;
+    let state = f.need("state")?;
     Ok(Task {
         id: id.into(),
-        title: need(&fields, "title", path)?.into(),
-        state: TaskState::parse(state).ok_or_else(|| {
-            problem(
-                path,
-                kv::get_line(&fields, "state").unwrap_or(0),
-                format!("unknown task state '{}'", crate::text::escape(state)),
-            )
-        })?,
-        created: number(&fields, "created", path)?
-            .ok_or_else(|| problem(path, 0, "missing 'created'"))?,
+        title: f.need("title")?.into(),
+        state: TaskState::parse(state)
+            .ok_or_else(|| f.bad("state", format!("unknown task state '{}'", escape(state))))?,
+        created: f.need_number("created")?,
     })
 }
 
@@ -215,46 +224,34 @@ pub fn render_task(t: &Task) -> String {
 }
 
 /// Parses a session record read from `path`.
-pub fn parse_session(path: &Path, id: &str, text: &str) -> std::result::Result<Session, Problem> {
-    let fields = kv::parse(text).map_err(|e| problem(path, e.line, e.reason))?;
-    let artifact = need(&fields, "artifact", path)?;
+pub fn parse_session(path: &Path, id: &str, text: &str) -> Parsed<Session> {
+    let f = Fields::parse(path, text)?;
+    let artifact = f.need("artifact")?;
     if !artifact.starts_with('/') {
-        return Err(problem(
-            path,
-            kv::get_line(&fields, "artifact").unwrap_or(0),
-            "artifact is not an absolute path",
-        ));
+        return Err(f.bad("artifact", "artifact is not an absolute path"));
     }
-    let ended = match need(&fields, "state", path)? {
+    let ended = match f.need("state")? {
         "live" => false,
         "ended" => true,
         s => {
-            return Err(problem(
-                path,
-                kv::get_line(&fields, "state").unwrap_or(0),
-                format!("unknown session state '{}'", crate::text::escape(s)),
-            ))
+            let s = escape(s);
+            return Err(f.bad("state", format!("unknown session state '{s}'")));
         }
     };
-    let pid: Option<i32> = number(&fields, "pid", path)?;
+    let pid: Option<i32> = f.number("pid")?;
     if let Some(p) = pid.filter(|&p| p <= 0) {
-        return Err(problem(
-            path,
-            kv::get_line(&fields, "pid").unwrap_or(0),
-            format!("'pid' must be positive, not {p}"),
-        ));
+        return Err(f.bad("pid", format!("'pid' must be positive, not {p}")));
     }
     Ok(Session {
         id: id.into(),
         artifact: artifact.into(),
-        task: kv::get(&fields, "task").map(String::from),
+        task: f.get("task").map(String::from),
         pid,
-        pid_uid: number(&fields, "pid_uid", path)?,
-        pid_start: kv::get(&fields, "pid_start").map(String::from),
+        pid_uid: f.number("pid_uid")?,
+        pid_start: f.get("pid_start").map(String::from),
         ended,
-        started: number(&fields, "started", path)?
-            .ok_or_else(|| problem(path, 0, "missing 'started'"))?,
-        ended_at: number(&fields, "ended", path)?,
+        started: f.need_number("started")?,
+        ended_at: f.number("ended")?,
     })
 }
 
@@ -300,9 +297,7 @@ pub fn life(s: &Session, procs: Option<&[Proc]>) -> Life {
     if s.ended {
         return Life::Ended;
     }
-    let (Some(pid), Some(procs)) = (s.pid, procs) else {
-        return Life::Live;
-    };
+    let (Some(pid), Some(procs)) = (s.pid, procs) else { return Life::Live };
     let running = procs.iter().any(|p| {
         p.pid == pid
             && !p.zombie
@@ -388,17 +383,13 @@ impl Store {
         self.home.join(kind)
     }
 
-    fn read_all<T>(
-        &self,
-        kind: &str,
-        parse: fn(&Path, &str, &str) -> std::result::Result<T, Problem>,
-    ) -> (Vec<T>, Vec<Problem>) {
+    fn read_all<T>(&self, kind: &str, parse: Parser<T>) -> (Vec<T>, Vec<Problem>) {
         let (mut items, mut problems) = (Vec::new(), Vec::new());
         let dir = self.dir(kind);
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (items, problems),
-            Err(e) => return (items, vec![problem(&dir, 0, crate::error::reason(&e))]),
+            Err(e) => return (items, vec![problem(&dir, 0, reason(&e))]),
         };
         let mut names: Vec<String> = entries
             .flatten()
@@ -414,7 +405,7 @@ impl Store {
                     Err(p) => problems.push(p),
                 },
                 Ok(None) => {}
-                Err(e) => problems.push(problem(&path, 0, crate::error::reason(&e))),
+                Err(e) => problems.push(problem(&path, 0, reason(&e))),
             }
         }
         (items, problems)
@@ -430,20 +421,11 @@ impl Store {
         self.read_all("sessions", parse_session)
     }
 
-    fn read_one<T>(
-        &self,
-        kind: &str,
-        id: &str,
-        parse: fn(&Path, &str, &str) -> std::result::Result<T, Problem>,
-    ) -> Result<Option<T>> {
+    fn read_one<T>(&self, kind: &str, id: &str, parse: Parser<T>) -> Result<Option<T>> {
         let path = self.dir(kind).join(id);
-        match files::read_small(&path, files::RECORD_MAX) {
-            Ok(Some(text)) => {
-                parse(&path, id, &text).map(Some).map_err(|p| Error::fail(p.to_string()))
-            }
-            Ok(None) => Ok(None),
-            Err(e) => Err(Error::io("read", &path, &e)),
-        }
+        let text = files::read_small(&path, files::RECORD_MAX)
+            .map_err(|e| Error::io("read", &path, &e))?;
+        text.map(|t| parse(&path, id, &t)).transpose().map_err(|p| Error::fail(p.to_string()))
     }
 
     /// The task `id`, if it exists.
@@ -460,12 +442,11 @@ impl Store {
     fn create(&self, kind: &str, p: char, id: Option<&str>, text: &str) -> Result<String> {
         let dir = self.dir(kind);
         if let Some(id) = id {
-            return match files::create_new(&dir, id, text.as_bytes())? {
-                true => Ok(id.into()),
-                false => {
-                    Err(Error::fail(format!("{} '{id}' already exists", &kind[..kind.len() - 1])))
-                }
-            };
+            if !files::create_new(&dir, id, text.as_bytes())? {
+                let what = &kind[..kind.len() - 1];
+                return Err(Error::fail(format!("{what} '{id}' already exists")));
+            }
+            return Ok(id.into());
         }
         for attempt in 0..32 {
             let id = generate_id(p, attempt);

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 /// `s` with every control character escaped; borrowed when there is none.
 pub fn escape(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
+    if !has_control(s) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -26,26 +26,18 @@ pub fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
-/// Rows aligned under their headers, two spaces apart; cells are escaped.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let cells: Vec<Vec<String>> = std::iter::once(headers.iter().map(|h| h.to_string()).collect())
+/// Rows aligned under their headers (`headers` names the columns, one word
+/// each, separated by spaces), two spaces apart; cells are escaped.
+pub fn table(headers: &str, rows: &[Vec<String>]) -> String {
+    let cells: Vec<Vec<String>> = std::iter::once(headers.split(' ').map(String::from).collect())
         .chain(rows.iter().map(|r| r.iter().map(|c| escape(c).into_owned()).collect()))
         .collect();
-    let mut widths = vec![0; headers.len()];
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
+    let width = |i: usize| cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cells[0].len()).map(width).collect();
     let mut out = String::new();
     for row in &cells {
-        let mut line = String::new();
-        for (i, (c, w)) in row.iter().zip(&widths).enumerate() {
-            line.push_str(c);
-            if i + 1 < row.len() {
-                line.extend(std::iter::repeat(' ').take(w - c.chars().count() + 2));
-            }
-        }
+        // `{:<w$}` pads by characters, like the widths above.
+        let line: String = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}  ")).collect();
         out.push_str(line.trim_end());
         out.push('\n');
     }
@@ -64,10 +56,7 @@ pub fn duration(secs: u64) -> String {
 
 /// How long ago `then` was: "3m ago", or "-" when unknown.
 pub fn ago(then: Option<u64>, now: u64) -> String {
-    match then {
-        Some(t) => format!("{} ago", duration(now.saturating_sub(t))),
-        None => "-".into(),
-    }
+    or_dash(then.map(|t| format!("{} ago", duration(now.saturating_sub(t)))))
 }
 
 /// `Some(v)` shown as text, `None` as "-".
@@ -90,7 +79,7 @@ mod tests {
     #[test]
     fn table_aligns_columns_by_characters() {
         let t = table(
-            &["ID", "TITLE"],
+            "ID TITLE",
             &[vec!["a".into(), "ü x".into()], vec!["long".into(), "\x07".into()]],
         );
         assert_eq!(t, "ID    TITLE\na     ü x\nlong  \\x07\n");
