@@ -10,7 +10,7 @@
 use crate::store::{self, Store};
 use crate::sys;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Seek};
+use std::io::{self, Seek, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -31,26 +31,20 @@ pub struct Judge {
     pub deadline: Option<Instant>,
     /// The start of its output.
     head: Vec<u8>,
-    reaped: bool,
 }
 
-/// A file in `dir` holding what `fill` writes, unlinked at once (nothing is
-/// ever left behind) and rewound: the judge's stdin.
-pub fn input(
-    dir: &Path,
-    name: &str,
-    fill: impl FnOnce(&mut File) -> io::Result<()>,
-) -> io::Result<File> {
-    let path = dir.join(name);
+/// A new file at `path` holding `bytes`, unlinked at once (nothing is ever
+/// left behind) and rewound: the judge's stdin.
+pub fn input(path: &Path, bytes: &[u8]) -> io::Result<File> {
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)?;
-    std::fs::remove_file(&path)?;
-    fill(&mut file)?;
+        .open(path)?;
+    std::fs::remove_file(path)?;
+    file.write_all(bytes)?;
     file.rewind()?;
     Ok(file)
 }
@@ -70,14 +64,8 @@ impl Judge {
             .stdout(Stdio::piped())
             .process_group(0)
             .spawn()?;
-        let out = child.stdout.take();
-        let judge = Judge {
-            child,
-            out,
-            deadline: Some(Instant::now() + timeout),
-            head: Vec::new(),
-            reaped: false,
-        };
+        let (out, deadline) = (child.stdout.take(), Some(Instant::now() + timeout));
+        let judge = Judge { child, out, deadline, head: Vec::new() };
         if let Some(out) = &judge.out {
             sys::set_nonblock(out.as_fd())?; // on failure, drop kills it
         }
@@ -111,7 +99,8 @@ impl Judge {
 
     /// Kills the judge once past its deadline; once it has exited, reaps
     /// it and returns its verdict and how it ended (`exit N`, `signal N`,
-    /// `timeout`).
+    /// `timeout`). The caller then drops it, which kills what the leader
+    /// left running.
     pub fn check(&mut self, now: Instant) -> Option<(Option<String>, String)> {
         if self.deadline.is_some_and(|d| now >= d) {
             self.deadline = None;
@@ -124,20 +113,15 @@ impl Judge {
             // Not ours to wait for any more (nobody else reaps it): gone.
             Err(e) => format!("unknown: {}", crate::error::reason(&e)),
         };
-        self.reaped = true;
-        // What the leader left running goes with it. Its pid cannot have been
-        // reused as a group id while members of the group remain.
-        let _ = sys::killpg(self.child.id() as i32, libc::SIGKILL);
-        if self.out.is_some() {
-            self.read();
-        }
+        self.read();
         Some((verdict(&self.head), exit))
     }
 
+    /// Kills its whole group, also once the leader was reaped: its pid
+    /// cannot have been reused as a group id while members of the group
+    /// remain.
     fn kill(&self) {
-        if !self.reaped {
-            let _ = sys::killpg(self.child.id() as i32, libc::SIGKILL);
-        }
+        let _ = sys::killpg(self.child.id() as i32, libc::SIGKILL);
     }
 }
 

@@ -30,9 +30,7 @@ pub enum Taken {
     Busy(Option<i32>),
 }
 
-fn open_flags() -> i32 {
-    libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC
-}
+const OPEN_FLAGS: i32 = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
 
 /// Takes the lock at `path` without waiting (the file is created 0600).
 pub fn acquire(path: &Path) -> Result<Taken> {
@@ -42,7 +40,7 @@ pub fn acquire(path: &Path) -> Result<Taken> {
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .custom_flags(open_flags())
+        .custom_flags(OPEN_FLAGS)
         .open(path)
         .map_err(|e| Error::io("open", path, &e))?;
     match sys::try_lock(file.as_fd()).map_err(|e| Error::io("lock", path, &e))? {
@@ -54,8 +52,7 @@ pub fn acquire(path: &Path) -> Result<Taken> {
 /// The pid holding the lock at `path`, or `None` when nobody does (or the
 /// file does not exist). Never call this on a lock the caller holds.
 pub fn holder(path: &Path) -> io::Result<Option<i32>> {
-    let file = match OpenOptions::new().read(true).write(true).custom_flags(open_flags()).open(path)
-    {
+    let file = match OpenOptions::new().read(true).write(true).custom_flags(OPEN_FLAGS).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),

@@ -9,24 +9,14 @@ use crate::sys;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-/// The signals a loop cares about, as drained from the pipe.
+/// The signals a loop acts on, as drained from the pipe. SIGCHLD only wakes
+/// the loop: the daemon reaps on every wake-up, so it needs no flag.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Caught {
     /// SIGTERM or SIGINT: stop.
     pub stop: bool,
     /// SIGHUP: reload the configuration.
     pub hup: bool,
-    /// SIGCHLD: a child exited; reap.
-    pub child: bool,
-}
-
-impl Caught {
-    /// Adds what `other` caught.
-    pub fn merge(&mut self, other: Caught) {
-        self.stop |= other.stop;
-        self.hup |= other.hup;
-        self.child |= other.child;
-    }
 }
 
 /// The installed self-pipe. Keep it for the life of the process.
@@ -61,7 +51,6 @@ impl SelfPipe {
                 match i32::from(b) {
                     libc::SIGTERM | libc::SIGINT => caught.stop = true,
                     libc::SIGHUP => caught.hup = true,
-                    libc::SIGCHLD => caught.child = true,
                     _ => {}
                 }
             }
