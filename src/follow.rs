@@ -10,7 +10,7 @@
 
 use crate::status::Status;
 use crate::store::{fnv1a, FNV_BASIS};
-use std::fs::{File, Metadata};
+use std::fs::{File, Metadata, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
@@ -38,17 +38,15 @@ pub struct Mark {
 impl Mark {
     /// Nothing counted yet in file `dev`/`ino` (no file has inode 0).
     pub fn start(dev: u64, ino: u64) -> Mark {
-        let (offset, lines, check) = (0, 0, FNV_BASIS);
-        Mark { dev, ino, offset, lines, check }
+        Mark { dev, ino, offset: 0, lines: 0, check: FNV_BASIS }
     }
 
     /// The mark a status file saved, if it can be trusted.
     pub fn saved(s: &Status) -> Mark {
+        let (dev, ino, offset, lines) = (s.dev, s.ino, s.offset, s.lines);
+        let sane = lines <= offset && s.check.len() == 16;
         match u64::from_str_radix(&s.check, 16) {
-            Ok(check) if s.lines <= s.offset && s.check.len() == 16 => {
-                let (dev, ino, offset, lines) = (s.dev, s.ino, s.offset, s.lines);
-                Mark { dev, ino, offset, lines, check }
-            }
+            Ok(check) if sane => Mark { dev, ino, offset, lines, check },
             _ => Mark::start(0, 0),
         }
     }
@@ -115,8 +113,11 @@ impl Follower {
     fn open(&mut self, now: u64) -> Option<File> {
         let (file, meta) = open_regular(&self.path).map_err(|sight| self.sight = sight).ok()?;
         let m = self.mark;
+        let start = m.offset.saturating_sub(WINDOW as u64);
+        let before = &mut self.buf[..(m.offset - start) as usize];
         let same = (meta.dev(), meta.ino()) == (m.dev, m.ino) && meta.len() >= m.offset;
-        if !(same && self.check_before(&file, m.offset).is_ok_and(|c| c == m.check)) {
+        let same = same && file.read_exact_at(before, start).is_ok();
+        if !(same && fnv1a(FNV_BASIS, before) == m.check) {
             self.mark = Mark::start(meta.dev(), meta.ino());
         }
         self.pos = self.mark.offset;
@@ -124,14 +125,6 @@ impl Follower {
         self.last_activity = Some(u64::try_from(meta.mtime()).unwrap_or(0).min(now));
         self.sight = Sight::Open;
         Some(file)
-    }
-
-    /// The check of the (up to) 64 bytes of `file` before `offset`.
-    fn check_before(&mut self, file: &File, offset: u64) -> io::Result<u64> {
-        let start = offset.saturating_sub(WINDOW as u64);
-        let bytes = &mut self.buf[..(offset - start) as usize];
-        file.read_exact_at(bytes, start)?;
-        Ok(fnv1a(FNV_BASIS, bytes))
     }
 
     /// Reads what was appended, up to the budget; `Ok(true)` if more waits.
@@ -199,11 +192,8 @@ fn open_regular(path: &std::path::Path) -> Result<(File, Metadata), Sight> {
         _ => Err(Sight::Unreadable("the artifact is not a regular file".into())),
     };
     regular(std::fs::metadata(path).map_err(failed)?)?;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(failed)?;
+    let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path);
+    let file = file.map_err(failed)?;
     let meta = regular(file.metadata().map_err(failed)?)?;
     Ok((file, meta))
 }

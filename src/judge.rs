@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The most characters a verdict keeps.
@@ -23,10 +23,13 @@ const VERDICT_CHARS: usize = 200;
 /// The most output kept: enough for 200 characters of UTF-8.
 const HEAD_BYTES: usize = VERDICT_CHARS * 4;
 
+/// The variables a judge finds in its environment.
+pub type Env = Vec<(&'static str, String)>;
+
 /// A running judge.
 pub struct Judge {
+    /// Its stdout stays in `child.stdout` until end of file.
     child: Child,
-    out: Option<ChildStdout>,
     /// When it is to be killed; `None` once it was (it timed out).
     pub deadline: Option<Instant>,
     /// The start of its output.
@@ -51,48 +54,42 @@ pub fn input(path: &Path, bytes: &[u8]) -> io::Result<File> {
 
 impl Judge {
     /// Starts `/bin/sh -c command`; its stderr is ours (the watcher's log).
-    pub fn start(
-        command: &str,
-        env: &[(&str, String)],
-        stdin: File,
-        timeout: Duration,
-    ) -> io::Result<Judge> {
-        let mut child = Command::new("/bin/sh")
+    pub fn start(command: &str, env: &Env, stdin: File, timeout: Duration) -> io::Result<Judge> {
+        let child = Command::new("/bin/sh")
             .args(["-c", command])
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(stdin)
             .stdout(Stdio::piped())
             .process_group(0)
             .spawn()?;
-        let (out, deadline) = (child.stdout.take(), Some(Instant::now() + timeout));
-        let judge = Judge { child, out, deadline, head: Vec::new() };
-        if let Some(out) = &judge.out {
-            sys::set_nonblock(out.as_fd())?; // on failure, drop kills it
+        let judge = Judge { child, deadline: Some(Instant::now() + timeout), head: Vec::new() };
+        if let Some(fd) = judge.fd() {
+            sys::set_nonblock(fd)?; // on failure, drop kills it
         }
         Ok(judge)
     }
 
     /// Its stdout, to poll while it is open.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
-        self.out.as_ref().map(|o| o.as_fd())
+        self.child.stdout.as_ref().map(|o| o.as_fd())
     }
 
     /// Reads its output after `poll` said it is ready; keeps the start.
     pub fn read(&mut self) {
-        let Some(out) = &self.out else { return };
+        let Some(out) = &self.child.stdout else { return };
         let mut buf = [0u8; 8192];
         // At most 1 MiB per wake-up, so a flood cannot hold the loop.
         for i in 0..128 {
             match sys::read_nonblock(out.as_fd(), &mut buf) {
                 // Empty on the first read after a ready poll is end of file;
                 // empty later only means drained for now.
-                Ok(0) if i == 0 => return self.out = None,
+                Ok(0) if i == 0 => return self.child.stdout = None,
                 Ok(0) => return,
                 Ok(n) => {
                     let room = HEAD_BYTES.saturating_sub(self.head.len()).min(n);
                     self.head.extend_from_slice(&buf[..room]);
                 }
-                Err(_) => return self.out = None,
+                Err(_) => return self.child.stdout = None,
             }
         }
     }
@@ -134,7 +131,7 @@ impl Drop for Judge {
 /// The judge's environment, read from the store when it starts: the
 /// artifact, its supervisable sessions (oldest first, as the desired set
 /// lists them; `ps` is not asked) and the newest one's task.
-pub fn env(home: &Path, key: &str, artifact: &str) -> Vec<(&'static str, String)> {
+pub fn env(home: &Path, key: &str, artifact: &str) -> Env {
     let st = Store { home: home.to_path_buf() };
     let ((sessions, _), (tasks, _)) = (st.sessions(), st.tasks());
     let ids = store::desired(st.home_str(), &sessions, &tasks, None)

@@ -30,10 +30,8 @@ impl SelfPipe {
     /// SIGPIPE.
     pub fn install() -> io::Result<SelfPipe> {
         let (read, write) = sys::pipe()?;
-        sys::route_signals(
-            write.as_fd(),
-            &[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD],
-        )?;
+        let signals = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD];
+        sys::route_signals(write.as_fd(), &signals)?;
         Ok(SelfPipe { read, _write: write })
     }
 
