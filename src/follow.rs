@@ -139,8 +139,8 @@ impl Follower {
         if size != self.size_seen {
             (self.size_seen, self.last_activity) = (size, Some(now));
         }
-        let mut budget = BUDGET;
-        while budget > 0 {
+        let stop = self.pos + BUDGET;
+        while self.pos < stop {
             let start = self.pos.saturating_sub(WINDOW as u64);
             let back = (self.pos - start) as usize;
             let n = file.read_at(&mut self.buf, start)?;
@@ -155,7 +155,6 @@ impl Follower {
                 self.mark.check = fnv1a(FNV_BASIS, &self.buf[end.saturating_sub(WINDOW)..end]);
             }
             self.pos += (n - back) as u64;
-            budget = budget.saturating_sub((n - back) as u64);
         }
         Ok(true)
     }

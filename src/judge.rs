@@ -63,9 +63,7 @@ impl Judge {
             .process_group(0)
             .spawn()?;
         let judge = Judge { child, deadline: Some(Instant::now() + timeout), head: Vec::new() };
-        if let Some(fd) = judge.fd() {
-            sys::set_nonblock(fd)?; // on failure, drop kills it
-        }
+        judge.fd().map_or(Ok(()), sys::set_nonblock)?; // on failure, drop kills it
         Ok(judge)
     }
 
@@ -85,10 +83,7 @@ impl Judge {
                 // empty later only means drained for now.
                 Ok(0) if i == 0 => return self.child.stdout = None,
                 Ok(0) => return,
-                Ok(n) => {
-                    let room = HEAD_BYTES.saturating_sub(self.head.len()).min(n);
-                    self.head.extend_from_slice(&buf[..room]);
-                }
+                Ok(n) => self.head.extend_from_slice(&buf[..n.min(HEAD_BYTES - self.head.len())]),
                 Err(_) => return self.child.stdout = None,
             }
         }
@@ -134,9 +129,8 @@ impl Drop for Judge {
 pub fn env(home: &Path, key: &str, artifact: &str) -> Env {
     let st = Store { home: home.to_path_buf() };
     let ((sessions, _), (tasks, _)) = (st.sessions(), st.tasks());
-    let ids = store::desired(st.home_str(), &sessions, &tasks, None)
-        .remove(key)
-        .map_or(Vec::new(), |w| w.sessions);
+    let want = store::desired(st.home_str(), &sessions, &tasks, None).remove(key);
+    let ids = want.map_or(Vec::new(), |w| w.sessions);
     let newest = ids.last().and_then(|id| sessions.iter().find(|s| &s.id == id));
     vec![
         ("BACH_ARTIFACT", artifact.to_string()),

@@ -202,12 +202,11 @@ impl Watcher {
 
     fn status(&self, now: u64) -> Status {
         let m = self.follow.mark;
-        let unreadable = match &self.follow.sight {
-            Sight::Unreadable(why) => Some(why.as_str()),
-            _ => None,
-        };
-        let errors: Vec<&str> =
-            unreadable.into_iter().chain(self.config_error.as_deref()).collect();
+        let mut errors = Vec::new();
+        if let Sight::Unreadable(why) = &self.follow.sight {
+            errors.push(why.as_str());
+        }
+        errors.extend(self.config_error.as_deref());
         Status {
             state: self.state(now).into(),
             bytes: self.follow.pos,
@@ -298,8 +297,7 @@ impl Watcher {
         let Some(command) = self.config.judge_command.clone().filter(|_| !settled) else { return };
         self.judges += 1;
         let env = judge::env(&self.home, &self.key, &self.base.artifact);
-        let name = format!(".{}.judge.{}", self.key, self.judges);
-        let stdin_path = self.home.join("watch").join(name);
+        let stdin_path = self.home.join(format!("watch/.{}.judge.{}", self.key, self.judges));
         let timeout = Duration::from_secs(self.config.judge_timeout_seconds);
         let started = (self.follow.tail().and_then(|tail| judge::input(&stdin_path, tail)))
             .and_then(|stdin| Judge::start(&command, &env, stdin, timeout));
