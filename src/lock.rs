@@ -9,9 +9,9 @@
 use crate::error::{Error, Result};
 use crate::sys;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Seek, Write};
+use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// A lock this process holds for as long as the value lives.
@@ -65,8 +65,7 @@ impl Held {
     /// Writes our pid into the lock file, for humans (never trusted).
     pub fn write_pid(&mut self) -> io::Result<()> {
         self.file.set_len(0)?;
-        self.file.rewind()?;
-        writeln!(self.file, "{}", sys::getpid())
+        self.file.write_all_at(format!("{}\n", sys::getpid()).as_bytes(), 0)
     }
 
     /// Whether the file we locked is still the one at the path (it could

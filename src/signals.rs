@@ -45,12 +45,9 @@ impl SelfPipe {
         let mut caught = Caught::default();
         let mut buf = [0u8; 64];
         while let Ok(n @ 1..) = sys::read_nonblock(self.read.as_fd(), &mut buf) {
-            for &b in &buf[..n] {
-                match i32::from(b) {
-                    libc::SIGTERM | libc::SIGINT => caught.stop = true,
-                    libc::SIGHUP => caught.hup = true,
-                    _ => {}
-                }
+            for sig in buf[..n].iter().map(|&b| i32::from(b)) {
+                caught.stop |= sig == libc::SIGTERM || sig == libc::SIGINT;
+                caught.hup |= sig == libc::SIGHUP;
             }
         }
         caught

@@ -20,7 +20,9 @@ use crate::{files, procs, spawn, sys};
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Sleep between ticks while something happens (growth, a judge).
@@ -48,30 +50,22 @@ pub fn run(key: Option<String>, artifact: &str) -> Result<u8> {
     let home = files::home()?;
     let artifact = store::normalize_artifact(&files::cwd()?, artifact).map_err(Error::usage)?;
     let want = store::key(home.to_str().unwrap_or_default(), &artifact);
-    let Some(key) = key else { return Err(reexec(&want, &artifact)) };
+    let Some(key) = key else {
+        // Replaces this process by the watcher with its key (same pid;
+        // argv[0] the absolute path, which `ps` readers recognize).
+        let exe = std::env::current_exe();
+        let exe = exe.map_err(|e| Error::fail(format!("cannot find bach's own path: {e}")))?;
+        let args = ["internal", "session-watch", "--key", want.as_str(), artifact.as_str()];
+        return Err(Error::io("run", &exe, &Command::new(&exe).args(args).exec()));
+    };
     if key != want {
         let home = home.display();
         let msg = format!("--key {key} does not match {artifact} in {home}: its key is {want}");
         return Err(Error::usage(msg));
     }
     let pipe = SelfPipe::install().map_err(|e| Error::fail(format!("signals: {e}")))?;
-    match take_lock(&home, &want)? {
-        Some(lock) => Ok(Watcher::new(home, want, artifact, lock).run(&pipe)),
-        None => Ok(0),
-    }
-}
-
-/// Replaces this process by the watcher with its key (same pid; argv[0]
-/// the absolute path, which `ps` readers recognize). Returns on failure.
-fn reexec(key: &str, artifact: &str) -> Error {
-    use std::os::unix::process::CommandExt;
-    match std::env::current_exe() {
-        Ok(exe) => {
-            let args = ["internal", "session-watch", "--key", key, artifact];
-            Error::io("run", &exe, &std::process::Command::new(&exe).args(args).exec())
-        }
-        Err(e) => Error::fail(format!("cannot find bach's own path: {e}")),
-    }
+    let lock = take_lock(&home, &want)?; // `None`: watched already, exit 0
+    Ok(lock.map_or(0, |lock| Watcher::new(home, want, artifact, lock).run(&pipe)))
 }
 
 /// Takes `watch/KEY.lock`; `None` when another watcher holds it.
@@ -226,12 +220,10 @@ impl Watcher {
     fn publish(&mut self, force: bool) {
         let status = self.status(files::now());
         let old = self.published.as_ref();
-        if old == Some(&status) {
-            return;
-        }
         let new_state = old.map_or(true, |o| o.state != status.state);
         let urgent = new_state || old.is_some_and(|o| o.error != status.error);
-        if !(urgent || force || self.published_at.elapsed() >= PUBLISH_EVERY) {
+        let due = urgent || force || self.published_at.elapsed() >= PUBLISH_EVERY;
+        if old == Some(&status) || !due {
             return;
         }
         self.published_at = Instant::now();
