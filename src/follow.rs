@@ -10,7 +10,7 @@
 
 use crate::status::Status;
 use crate::store::{fnv1a, FNV_BASIS};
-use std::fs::{File, Metadata};
+use std::fs::{File, Metadata, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
@@ -38,17 +38,15 @@ pub struct Mark {
 impl Mark {
     /// Nothing counted yet in file `dev`/`ino` (no file has inode 0).
     pub fn start(dev: u64, ino: u64) -> Mark {
-        let (offset, lines, check) = (0, 0, FNV_BASIS);
-        Mark { dev, ino, offset, lines, check }
+        Mark { dev, ino, offset: 0, lines: 0, check: FNV_BASIS }
     }
 
     /// The mark a status file saved, if it can be trusted.
     pub fn saved(s: &Status) -> Mark {
+        let (dev, ino, offset, lines) = (s.dev, s.ino, s.offset, s.lines);
+        let sane = lines <= offset && s.check.len() == 16;
         match u64::from_str_radix(&s.check, 16) {
-            Ok(check) if s.lines <= s.offset && s.check.len() == 16 => {
-                let (dev, ino, offset, lines) = (s.dev, s.ino, s.offset, s.lines);
-                Mark { dev, ino, offset, lines, check }
-            }
+            Ok(check) if sane => Mark { dev, ino, offset, lines, check },
             _ => Mark::start(0, 0),
         }
     }
@@ -72,8 +70,6 @@ pub struct Follower {
     pub pos: u64,
     /// The last time the file grew (Unix seconds).
     pub last_activity: Option<u64>,
-    /// The up to 64 bytes just before `pos`.
-    recent: Vec<u8>,
     /// The size last seen: a larger one is growth.
     size_seen: u64,
     buf: Vec<u8>,
@@ -82,17 +78,8 @@ pub struct Follower {
 impl Follower {
     /// Follows `path`, resuming from `mark` if the file matches it.
     pub fn new(path: PathBuf, mark: Mark) -> Follower {
-        Follower {
-            path,
-            file: None,
-            sight: Sight::Waiting,
-            mark,
-            pos: 0,
-            last_activity: None,
-            recent: Vec::new(),
-            size_seen: 0,
-            buf: vec![0; BUF],
-        }
+        let (file, sight, buf) = (None, Sight::Waiting, vec![0; BUF]);
+        Follower { path, file, sight, mark, pos: 0, last_activity: None, size_seen: 0, buf }
     }
 
     /// Opens, reads, and looks for a replacement once. Returns whether more
@@ -121,75 +108,55 @@ impl Follower {
         }
     }
 
+    /// Opens the file and starts on it: at `mark` if it is the same file
+    /// with the same bytes before `mark.offset`, else from the start.
     fn open(&mut self, now: u64) -> Option<File> {
-        match open_regular(&self.path) {
-            Ok((file, meta)) => Some(self.follow(file, &meta, now)),
-            Err(sight) => {
-                self.sight = sight;
-                None
-            }
-        }
-    }
-
-    /// Starts on `file`: at `mark` if it is the same file with the same
-    /// bytes before `mark.offset`, else from the start.
-    fn follow(&mut self, file: File, meta: &Metadata, now: u64) -> File {
+        let (file, meta) = open_regular(&self.path).map_err(|sight| self.sight = sight).ok()?;
         let m = self.mark;
+        let start = m.offset.saturating_sub(WINDOW as u64);
+        let before = &mut self.buf[..(m.offset - start) as usize];
         let same = (meta.dev(), meta.ino()) == (m.dev, m.ino) && meta.len() >= m.offset;
-        if !(same && self.verify(&file)) {
+        let same = same && file.read_exact_at(before, start).is_ok();
+        if !(same && fnv1a(FNV_BASIS, before) == m.check) {
             self.mark = Mark::start(meta.dev(), meta.ino());
-            self.recent.clear();
         }
         self.pos = self.mark.offset;
         self.size_seen = meta.len();
         self.last_activity = Some(u64::try_from(meta.mtime()).unwrap_or(0).min(now));
         self.sight = Sight::Open;
-        file
-    }
-
-    /// Whether the bytes before the mark still hash to its check; loads
-    /// them into `recent`.
-    fn verify(&mut self, file: &File) -> bool {
-        let start = self.mark.offset.saturating_sub(WINDOW as u64);
-        self.recent = vec![0; (self.mark.offset - start) as usize];
-        file.read_exact_at(&mut self.recent, start).is_ok()
-            && fnv1a(FNV_BASIS, &self.recent) == self.mark.check
+        Some(file)
     }
 
     /// Reads what was appended, up to the budget; `Ok(true)` if more waits.
+    /// Each read starts up to 64 bytes before `pos`, so that the bytes
+    /// before any newline found are in the buffer for its check.
     fn read(&mut self, file: &File, now: u64) -> io::Result<bool> {
         let size = file.metadata()?.len();
         if size < self.pos {
             crate::watcher::note("artifact truncated; counting from the start");
-            (self.mark, self.pos, self.size_seen) =
-                (Mark::start(self.mark.dev, self.mark.ino), 0, 0);
-            self.recent.clear();
+            (self.mark, self.pos) = (Mark::start(self.mark.dev, self.mark.ino), 0);
         }
         if size != self.size_seen {
             (self.size_seen, self.last_activity) = (size, Some(now));
         }
-        let mut budget = BUDGET;
-        while budget > 0 {
-            let n = file.read_at(&mut self.buf, self.pos)?;
-            if n == 0 {
+        let stop = self.pos + BUDGET;
+        while self.pos < stop {
+            let start = self.pos.saturating_sub(WINDOW as u64);
+            let back = (self.pos - start) as usize;
+            let n = file.read_at(&mut self.buf, start)?;
+            if n <= back {
                 return Ok(false);
             }
-            self.consume(n);
-            budget = budget.saturating_sub(n as u64);
+            let new = &self.buf[back..n];
+            if let Some(last) = new.iter().rposition(|&b| b == b'\n') {
+                let end = back + last + 1;
+                self.mark.lines += new.iter().filter(|&&b| b == b'\n').count() as u64;
+                self.mark.offset = self.pos + last as u64 + 1;
+                self.mark.check = fnv1a(FNV_BASIS, &self.buf[end.saturating_sub(WINDOW)..end]);
+            }
+            self.pos += (n - back) as u64;
         }
         Ok(true)
-    }
-
-    /// Counts the lines in the first `n` bytes of the buffer, read at `pos`.
-    fn consume(&mut self, n: usize) {
-        let chunk = &self.buf[..n];
-        if let Some(last) = chunk.iter().rposition(|&b| b == b'\n') {
-            self.mark.lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
-            self.mark.offset = self.pos + last as u64 + 1;
-            self.mark.check = fnv1a(FNV_BASIS, &window(&self.recent, &chunk[..=last]));
-        }
-        self.recent = window(&self.recent, chunk);
-        self.pos += n as u64;
     }
 
     /// Whether the path names another file now (a missing path is no
@@ -201,23 +168,13 @@ impl Follower {
         }
     }
 
-    /// Writes the last 64 KiB read of the file to `out` (the judge's input).
-    pub fn copy_tail(&mut self, out: &mut File) -> io::Result<()> {
-        let Some(file) = &self.file else {
-            return Ok(());
-        };
+    /// The last 64 KiB read of the file (the judge's input).
+    pub fn tail(&mut self) -> io::Result<&[u8]> {
+        let Some(file) = &self.file else { return Ok(&[]) };
         let start = self.pos.saturating_sub(BUF as u64);
         let n = file.read_at(&mut self.buf[..(self.pos - start) as usize], start)?;
-        io::Write::write_all(out, &self.buf[..n])
+        Ok(&self.buf[..n])
     }
-}
-
-/// The last (up to) 64 bytes of `prev` followed by `more`.
-fn window(prev: &[u8], more: &[u8]) -> Vec<u8> {
-    let keep = WINDOW.saturating_sub(more.len()).min(prev.len());
-    let mut w = prev[prev.len() - keep..].to_vec();
-    w.extend_from_slice(&more[more.len().saturating_sub(WINDOW)..]);
-    w
 }
 
 /// Opens a regular file without blocking. Looks first, so that a FIFO or a
@@ -234,11 +191,8 @@ fn open_regular(path: &std::path::Path) -> Result<(File, Metadata), Sight> {
         _ => Err(Sight::Unreadable("the artifact is not a regular file".into())),
     };
     regular(std::fs::metadata(path).map_err(failed)?)?;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(failed)?;
+    let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path);
+    let file = file.map_err(failed)?;
     let meta = regular(file.metadata().map_err(failed)?)?;
     Ok((file, meta))
 }
@@ -246,16 +200,6 @@ fn open_regular(path: &std::path::Path) -> Result<(File, Metadata), Sight> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn window_keeps_the_last_64_bytes() {
-        let a: Vec<u8> = (0..50).collect();
-        let b: Vec<u8> = (50..80).collect();
-        assert_eq!(window(&a, &b), (16..80).collect::<Vec<u8>>());
-        assert_eq!(window(&[], b"ab"), b"ab");
-        let long: Vec<u8> = (0..200).collect();
-        assert_eq!(window(&a, &long), (136..200).collect::<Vec<u8>>());
-    }
 
     fn dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("bach-follow-{tag}-{}", std::process::id()));
@@ -284,6 +228,24 @@ mod tests {
         append(&p, b"ee\n");
         f.tick(3);
         assert_eq!((f.mark.lines, f.mark.offset), (3, 14));
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn check_covers_the_64_bytes_before_the_offset_across_reads() {
+        let d = dir("check");
+        let p = d.join("a");
+        let first: Vec<u8> = (0..100u8).map(|i| b'a' + i % 26).collect();
+        append(&p, &first);
+        let mut f = Follower::new(p.clone(), Mark::start(0, 0));
+        f.tick(1);
+        assert_eq!((f.mark.lines, f.mark.offset), (0, 0));
+        append(&p, b"xy\nz");
+        f.tick(2);
+        let mut whole = first.clone();
+        whole.extend_from_slice(b"xy\n");
+        assert_eq!((f.mark.lines, f.mark.offset, f.pos), (1, 103, 104));
+        assert_eq!(f.mark.check, fnv1a(FNV_BASIS, &whole[103 - 64..]));
         std::fs::remove_dir_all(d).unwrap();
     }
 

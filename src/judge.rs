@@ -10,12 +10,12 @@
 use crate::store::{self, Store};
 use crate::sys;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Seek};
+use std::io::{self, Seek, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The most characters a verdict keeps.
@@ -23,95 +23,76 @@ const VERDICT_CHARS: usize = 200;
 /// The most output kept: enough for 200 characters of UTF-8.
 const HEAD_BYTES: usize = VERDICT_CHARS * 4;
 
+/// The variables a judge finds in its environment.
+pub type Env = Vec<(&'static str, String)>;
+
 /// A running judge.
 pub struct Judge {
+    /// Its stdout stays in `child.stdout` until end of file.
     child: Child,
-    out: Option<ChildStdout>,
     /// When it is to be killed; `None` once it was (it timed out).
     pub deadline: Option<Instant>,
     /// The start of its output.
     head: Vec<u8>,
-    reaped: bool,
 }
 
-/// A file in `dir` holding what `fill` writes, unlinked at once (nothing is
-/// ever left behind) and rewound: the judge's stdin.
-pub fn input(
-    dir: &Path,
-    name: &str,
-    fill: impl FnOnce(&mut File) -> io::Result<()>,
-) -> io::Result<File> {
-    let path = dir.join(name);
+/// A new file at `path` holding `bytes`, unlinked at once (nothing is ever
+/// left behind) and rewound: the judge's stdin.
+pub fn input(path: &Path, bytes: &[u8]) -> io::Result<File> {
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)?;
-    std::fs::remove_file(&path)?;
-    fill(&mut file)?;
+        .open(path)?;
+    std::fs::remove_file(path)?;
+    file.write_all(bytes)?;
     file.rewind()?;
     Ok(file)
 }
 
 impl Judge {
     /// Starts `/bin/sh -c command`; its stderr is ours (the watcher's log).
-    pub fn start(
-        command: &str,
-        env: &[(&str, String)],
-        stdin: File,
-        timeout: Duration,
-    ) -> io::Result<Judge> {
-        let mut child = Command::new("/bin/sh")
+    pub fn start(command: &str, env: &Env, stdin: File, timeout: Duration) -> io::Result<Judge> {
+        let child = Command::new("/bin/sh")
             .args(["-c", command])
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(stdin)
             .stdout(Stdio::piped())
             .process_group(0)
             .spawn()?;
-        let out = child.stdout.take();
-        let judge = Judge {
-            child,
-            out,
-            deadline: Some(Instant::now() + timeout),
-            head: Vec::new(),
-            reaped: false,
-        };
-        if let Some(out) = &judge.out {
-            sys::set_nonblock(out.as_fd())?; // on failure, drop kills it
-        }
+        let judge = Judge { child, deadline: Some(Instant::now() + timeout), head: Vec::new() };
+        judge.fd().map_or(Ok(()), sys::set_nonblock)?; // on failure, drop kills it
         Ok(judge)
     }
 
     /// Its stdout, to poll while it is open.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
-        self.out.as_ref().map(|o| o.as_fd())
+        self.child.stdout.as_ref().map(|o| o.as_fd())
     }
 
     /// Reads its output after `poll` said it is ready; keeps the start.
     pub fn read(&mut self) {
-        let Some(out) = &self.out else { return };
+        let Some(out) = &self.child.stdout else { return };
         let mut buf = [0u8; 8192];
         // At most 1 MiB per wake-up, so a flood cannot hold the loop.
         for i in 0..128 {
             match sys::read_nonblock(out.as_fd(), &mut buf) {
                 // Empty on the first read after a ready poll is end of file;
                 // empty later only means drained for now.
-                Ok(0) if i == 0 => return self.out = None,
+                Ok(0) if i == 0 => return self.child.stdout = None,
                 Ok(0) => return,
-                Ok(n) => {
-                    let room = HEAD_BYTES.saturating_sub(self.head.len()).min(n);
-                    self.head.extend_from_slice(&buf[..room]);
-                }
-                Err(_) => return self.out = None,
+                Ok(n) => self.head.extend_from_slice(&buf[..n.min(HEAD_BYTES - self.head.len())]),
+                Err(_) => return self.child.stdout = None,
             }
         }
     }
 
     /// Kills the judge once past its deadline; once it has exited, reaps
     /// it and returns its verdict and how it ended (`exit N`, `signal N`,
-    /// `timeout`).
+    /// `timeout`). The caller then drops it, which kills what the leader
+    /// left running.
     pub fn check(&mut self, now: Instant) -> Option<(Option<String>, String)> {
         if self.deadline.is_some_and(|d| now >= d) {
             self.deadline = None;
@@ -124,20 +105,15 @@ impl Judge {
             // Not ours to wait for any more (nobody else reaps it): gone.
             Err(e) => format!("unknown: {}", crate::error::reason(&e)),
         };
-        self.reaped = true;
-        // What the leader left running goes with it. Its pid cannot have been
-        // reused as a group id while members of the group remain.
-        let _ = sys::killpg(self.child.id() as i32, libc::SIGKILL);
-        if self.out.is_some() {
-            self.read();
-        }
+        self.read();
         Some((verdict(&self.head), exit))
     }
 
+    /// Kills its whole group, also once the leader was reaped: its pid
+    /// cannot have been reused as a group id while members of the group
+    /// remain.
     fn kill(&self) {
-        if !self.reaped {
-            let _ = sys::killpg(self.child.id() as i32, libc::SIGKILL);
-        }
+        let _ = sys::killpg(self.child.id() as i32, libc::SIGKILL);
     }
 }
 
@@ -150,12 +126,11 @@ impl Drop for Judge {
 /// The judge's environment, read from the store when it starts: the
 /// artifact, its supervisable sessions (oldest first, as the desired set
 /// lists them; `ps` is not asked) and the newest one's task.
-pub fn env(home: &Path, key: &str, artifact: &str) -> Vec<(&'static str, String)> {
+pub fn env(home: &Path, key: &str, artifact: &str) -> Env {
     let st = Store { home: home.to_path_buf() };
     let ((sessions, _), (tasks, _)) = (st.sessions(), st.tasks());
-    let ids = store::desired(st.home_str(), &sessions, &tasks, None)
-        .remove(key)
-        .map_or(Vec::new(), |w| w.sessions);
+    let want = store::desired(st.home_str(), &sessions, &tasks, None).remove(key);
+    let ids = want.map_or(Vec::new(), |w| w.sessions);
     let newest = ids.last().and_then(|id| sessions.iter().find(|s| &s.id == id));
     vec![
         ("BACH_ARTIFACT", artifact.to_string()),

@@ -9,9 +9,9 @@
 use crate::error::{Error, Result};
 use crate::sys;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Seek, Write};
+use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// A lock this process holds for as long as the value lives.
@@ -30,21 +30,17 @@ pub enum Taken {
     Busy(Option<i32>),
 }
 
-fn open_flags() -> i32 {
-    libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC
+/// Opens a lock file (created 0600 when `create`) without following a
+/// symlink or blocking.
+fn open(path: &Path, create: bool) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(create).truncate(false).mode(0o600);
+    options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC).open(path)
 }
 
 /// Takes the lock at `path` without waiting (the file is created 0600).
 pub fn acquire(path: &Path) -> Result<Taken> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(open_flags())
-        .open(path)
-        .map_err(|e| Error::io("open", path, &e))?;
+    let file = open(path, true).map_err(|e| Error::io("open", path, &e))?;
     match sys::try_lock(file.as_fd()).map_err(|e| Error::io("lock", path, &e))? {
         sys::Lock::Taken => Ok(Taken::Held(Held { file, path: path.to_path_buf() })),
         sys::Lock::Busy => Ok(Taken::Busy(sys::lock_holder(file.as_fd()).ok().flatten())),
@@ -54,8 +50,7 @@ pub fn acquire(path: &Path) -> Result<Taken> {
 /// The pid holding the lock at `path`, or `None` when nobody does (or the
 /// file does not exist). Never call this on a lock the caller holds.
 pub fn holder(path: &Path) -> io::Result<Option<i32>> {
-    let file = match OpenOptions::new().read(true).write(true).custom_flags(open_flags()).open(path)
-    {
+    let file = match open(path, false) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
@@ -70,8 +65,7 @@ impl Held {
     /// Writes our pid into the lock file, for humans (never trusted).
     pub fn write_pid(&mut self) -> io::Result<()> {
         self.file.set_len(0)?;
-        self.file.rewind()?;
-        writeln!(self.file, "{}", sys::getpid())
+        self.file.write_all_at(format!("{}\n", sys::getpid()).as_bytes(), 0)
     }
 
     /// Whether the file we locked is still the one at the path (it could

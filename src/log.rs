@@ -12,9 +12,8 @@ const KEEP: u32 = 3;
 /// Rotates `path` when it is larger than `max`: `.2`→`.3`, `.1`→`.2`,
 /// current→`.1`. Returns whether it did.
 pub fn rotate_if_larger(path: &Path, max: u64) -> bool {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.len() > max => {}
-        _ => return false,
+    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.len() > max) {
+        return false;
     }
     let name = |n: u32| PathBuf::from(format!("{}.{n}", path.display()));
     for n in (1..KEEP).rev() {
@@ -62,10 +61,7 @@ impl Log {
     /// Writes one line: timestamp, then `msg` (control characters escaped).
     pub fn line(&mut self, msg: &str) {
         let text = format!("{} {}\n", utc(crate::files::now()), crate::text::escape(msg));
-        if rotate_if_larger(&self.path, self.max) {
-            self.file = None;
-        }
-        if self.file.is_none() {
+        if rotate_if_larger(&self.path, self.max) || self.file.is_none() {
             self.file = crate::spawn::open_log(&self.path).ok();
         }
         let ok = self.file.as_mut().is_some_and(|f| f.write_all(text.as_bytes()).is_ok());

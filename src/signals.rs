@@ -9,24 +9,14 @@ use crate::sys;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-/// The signals a loop cares about, as drained from the pipe.
+/// The signals a loop acts on, as drained from the pipe. SIGCHLD only wakes
+/// the loop: the daemon reaps on every wake-up, so it needs no flag.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Caught {
     /// SIGTERM or SIGINT: stop.
     pub stop: bool,
     /// SIGHUP: reload the configuration.
     pub hup: bool,
-    /// SIGCHLD: a child exited; reap.
-    pub child: bool,
-}
-
-impl Caught {
-    /// Adds what `other` caught.
-    pub fn merge(&mut self, other: Caught) {
-        self.stop |= other.stop;
-        self.hup |= other.hup;
-        self.child |= other.child;
-    }
 }
 
 /// The installed self-pipe. Keep it for the life of the process.
@@ -40,10 +30,8 @@ impl SelfPipe {
     /// SIGPIPE.
     pub fn install() -> io::Result<SelfPipe> {
         let (read, write) = sys::pipe()?;
-        sys::route_signals(
-            write.as_fd(),
-            &[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD],
-        )?;
+        let signals = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD];
+        sys::route_signals(write.as_fd(), &signals)?;
         Ok(SelfPipe { read, _write: write })
     }
 
@@ -57,13 +45,9 @@ impl SelfPipe {
         let mut caught = Caught::default();
         let mut buf = [0u8; 64];
         while let Ok(n @ 1..) = sys::read_nonblock(self.read.as_fd(), &mut buf) {
-            for &b in &buf[..n] {
-                match i32::from(b) {
-                    libc::SIGTERM | libc::SIGINT => caught.stop = true,
-                    libc::SIGHUP => caught.hup = true,
-                    libc::SIGCHLD => caught.child = true,
-                    _ => {}
-                }
+            for sig in buf[..n].iter().map(|&b| i32::from(b)) {
+                caught.stop |= sig == libc::SIGTERM || sig == libc::SIGINT;
+                caught.hup |= sig == libc::SIGHUP;
             }
         }
         caught

@@ -3,7 +3,9 @@
 //! `/dev/null` and its output appended to its own log. Every spawner probes
 //! the key's lock first: a held lock means the artifact is watched already.
 
-use crate::lock;
+use crate::ps::{self, Proc};
+use crate::{lock, sys};
+use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -13,7 +15,7 @@ use std::process::{Command, Stdio};
 /// Variables a watcher keeps from its spawner's environment.
 const KEEP: &[&str] = &["HOME", "USER", "LOGNAME", "SHELL", "PATH", "TMPDIR", "TZ", "LANG"];
 
-/// The paths of one key's files in `home`.
+/// The lock file of a key in `home`.
 pub fn lock_path(home: &Path, key: &str) -> PathBuf {
     home.join("watch").join(format!("{key}.lock"))
 }
@@ -41,23 +43,8 @@ pub fn open_log(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// The command that runs the watcher of `key`.
-pub fn watcher_command(exe: &Path, home: &Path, key: &str, artifact: &str) -> Command {
-    let mut cmd = Command::new(exe);
-    cmd.args(["internal", "session-watch", "--key", key, artifact]).current_dir("/").env_clear();
-    for (k, v) in std::env::vars_os() {
-        let keep = k.to_str().is_some_and(|k| KEEP.contains(&k) || k.starts_with("LC_"));
-        if keep {
-            cmd.env(k, v);
-        }
-    }
-    cmd.env("BACH_HOME", home);
-    crate::sys::setsid_on_exec(&mut cmd);
-    cmd
-}
-
 /// Spawns the watcher of `key` unless its lock is held. Returns the new
-/// watcher's pid, or `Ok(None)` with the holder when it is watched already.
+/// watcher's pid, or `Err` with the holder's when it is watched already.
 pub fn spawn_watcher(
     exe: &Path,
     home: &Path,
@@ -75,38 +62,24 @@ pub fn spawn_watcher(
         Ok((a, b)) => (Stdio::from(a), Stdio::from(b)),
         Err(_) => (Stdio::null(), Stdio::null()),
     };
+    let keep = |k: &OsString| k.to_str().is_some_and(|k| KEEP.contains(&k) || k.starts_with("LC_"));
     // The parent's copies of the log are dropped with `cmd` when this returns.
-    let mut cmd = watcher_command(exe, home, key, artifact);
+    let mut cmd = Command::new(exe);
+    cmd.args(["internal", "session-watch", "--key", key, artifact]).current_dir("/").env_clear();
+    cmd.envs(std::env::vars_os().filter(|(k, _)| keep(k))).env("BACH_HOME", home);
+    sys::setsid_on_exec(&mut cmd);
     let child = cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn()?;
     Ok(Ok(child.id()))
 }
 
-/// Whom a signal meant for the watcher of `key` may reach: the lock holder,
-/// only when its pid is greater than 1 and `ps` shows it with our uid and
-/// exactly that watcher's command line. Returns the pid to signal and
-/// whether to signal its process group (it leads one: its judge goes too).
-pub fn signal_target(
-    holder: Option<i32>,
-    procs: &[crate::ps::Proc],
-    uid: u32,
-    key: &str,
-) -> Option<(i32, bool)> {
-    let pid = holder.filter(|&p| p > 1)?;
-    let p = crate::ps::find(procs, pid).filter(|p| p.uid == uid && !p.zombie)?;
-    let (k, _) = crate::ps::watcher_command(&p.command)?;
-    (k == key).then_some((pid, p.pgid == pid))
-}
-
-/// Sends `sig` to the watcher of `key` if it may be signalled; returns the
-/// pid signalled.
-pub fn signal_watcher(
-    home: &Path,
-    key: &str,
-    procs: &[crate::ps::Proc],
-    sig: libc::c_int,
-) -> Option<i32> {
-    let holder = lock::holder(&lock_path(home, key)).ok().flatten();
-    let (pid, group) = signal_target(holder, procs, crate::sys::getuid(), key)?;
-    let sent = if group { crate::sys::killpg(pid, sig) } else { crate::sys::kill(pid, sig) };
+/// Sends `sig` to the watcher of `key` if it may: the lock holder, only when
+/// its pid is greater than 1 and `ps` shows it with our uid and exactly that
+/// watcher's command line; through its process group when it leads one (its
+/// judge goes too). Returns the pid signalled.
+pub fn signal_watcher(home: &Path, key: &str, procs: &[Proc], sig: libc::c_int) -> Option<i32> {
+    let pid = lock::holder(&lock_path(home, key)).ok().flatten().filter(|&p| p > 1)?;
+    let p = ps::find(procs, pid).filter(|p| p.uid == sys::getuid() && !p.zombie)?;
+    ps::watcher_command(&p.command).filter(|(k, _)| *k == key)?;
+    let sent = if p.pgid == pid { sys::killpg(pid, sig) } else { sys::kill(pid, sig) };
     sent.ok().map(|()| pid)
 }

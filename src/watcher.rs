@@ -20,7 +20,9 @@ use crate::{files, procs, spawn, sys};
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Sleep between ticks while something happens (growth, a judge).
@@ -48,33 +50,22 @@ pub fn run(key: Option<String>, artifact: &str) -> Result<u8> {
     let home = files::home()?;
     let artifact = store::normalize_artifact(&files::cwd()?, artifact).map_err(Error::usage)?;
     let want = store::key(home.to_str().unwrap_or_default(), &artifact);
-    match key {
-        None => return Err(reexec(&want, &artifact)),
-        Some(k) if k != want => {
-            let home = home.display();
-            let msg = format!("--key {k} does not match {artifact} in {home}: its key is {want}");
-            return Err(Error::usage(msg));
-        }
-        Some(_) => {}
+    let Some(key) = key else {
+        // Replaces this process by the watcher with its key (same pid;
+        // argv[0] the absolute path, which `ps` readers recognize).
+        let exe = std::env::current_exe();
+        let exe = exe.map_err(|e| Error::fail(format!("cannot find bach's own path: {e}")))?;
+        let args = ["internal", "session-watch", "--key", want.as_str(), artifact.as_str()];
+        return Err(Error::io("run", &exe, &Command::new(&exe).args(args).exec()));
+    };
+    if key != want {
+        let home = home.display();
+        let msg = format!("--key {key} does not match {artifact} in {home}: its key is {want}");
+        return Err(Error::usage(msg));
     }
     let pipe = SelfPipe::install().map_err(|e| Error::fail(format!("signals: {e}")))?;
-    match take_lock(&home, &want)? {
-        Some(lock) => Ok(Watcher::new(home, want, artifact, lock).run(&pipe)),
-        None => Ok(0),
-    }
-}
-
-/// Replaces this process by the watcher with its key (same pid; argv[0]
-/// the absolute path, which `ps` readers recognize). Returns on failure.
-fn reexec(key: &str, artifact: &str) -> Error {
-    use std::os::unix::process::CommandExt;
-    match std::env::current_exe() {
-        Ok(exe) => {
-            let args = ["internal", "session-watch", "--key", key, artifact];
-            Error::io("run", &exe, &std::process::Command::new(&exe).args(args).exec())
-        }
-        Err(e) => Error::fail(format!("cannot find bach's own path: {e}")),
-    }
+    let lock = take_lock(&home, &want)?; // `None`: watched already, exit 0
+    Ok(lock.map_or(0, |lock| Watcher::new(home, want, artifact, lock).run(&pipe)))
 }
 
 /// Takes `watch/KEY.lock`; `None` when another watcher holds it.
@@ -97,13 +88,6 @@ fn take_lock(home: &Path, key: &str) -> Result<Option<Held>> {
         }
     }
     Err(Error::fail(format!("cannot lock {}: it keeps being replaced", path.display())))
-}
-
-/// The status a previous watcher of this key left: its checkpoint and verdict.
-fn saved_status(home: &Path, key: &str, artifact: &str) -> Status {
-    let text = files::read_small(&spawn::status_path(home, key), files::RECORD_MAX);
-    let saved = text.ok().flatten().and_then(|t| Status::parse(&t));
-    saved.filter(|s| s.artifact == artifact).unwrap_or_default()
 }
 
 /// A running watcher: everything it owns.
@@ -130,28 +114,24 @@ struct Watcher {
 }
 
 impl Watcher {
+    /// Starts from the checkpoint and verdict a previous watcher of this
+    /// key left, if it followed the same artifact.
     fn new(home: PathBuf, key: String, artifact: String, lock: Held) -> Watcher {
         note(&format!("watching {artifact} (key {key})"));
-        let (config, config_error) = match Config::load(&home) {
-            Ok(c) => (c, None),
-            Err(e) => (Config::default(), Some(format!("{e}; using the defaults"))),
-        };
-        if let Some(e) = &config_error {
-            note(e);
-        }
-        let saved = saved_status(&home, &key, &artifact);
-        let mark = Mark::saved(&saved);
-        let base = Status { pid: sys::getpid(), artifact, ..saved };
-        Watcher {
-            follow: Follower::new(PathBuf::from(&base.artifact), mark),
+        let text = files::read_small(&spawn::status_path(&home, &key), files::RECORD_MAX);
+        let saved = text.ok().flatten().and_then(|t| Status::parse(&t));
+        let saved = saved.filter(|s| s.artifact == artifact).unwrap_or_default();
+        let follow = Follower::new(PathBuf::from(&artifact), Mark::saved(&saved));
+        let mut w = Watcher {
             home,
             key,
-            config,
-            config_error,
+            config: Config::default(),
+            config_error: None,
+            follow,
             judge: None,
             judged: None,
             judges: 0,
-            base,
+            base: Status { pid: sys::getpid(), artifact, ..saved },
             published: None,
             published_at: Instant::now(),
             publish_failing: false,
@@ -159,7 +139,9 @@ impl Watcher {
             started: files::now(),
             orphan_checked: None,
             _lock: lock,
-        }
+        };
+        w.load_config("using the defaults");
+        w
     }
 
     /// The loop: drain signals first, then act on them; follow, judge,
@@ -167,8 +149,8 @@ impl Watcher {
     fn run(&mut self, pipe: &SelfPipe) -> u8 {
         loop {
             let caught = pipe.drain();
-            if caught.hup {
-                self.reload();
+            if caught.hup && self.load_config("keeping the config in force") {
+                note("config reloaded");
             }
             let now = files::now();
             let more = self.follow.tick(now);
@@ -184,8 +166,21 @@ impl Watcher {
             if self.orphaned(now) {
                 return self.finish("no session wants this artifact watched any more");
             }
-            self.sleep(pipe, if more { Duration::ZERO } else { self.nap(now) });
+            self.sleep(pipe, now, more);
         }
+    }
+
+    /// Reads the config; a broken one is said and the one in force kept
+    /// (at start, the defaults). Returns whether it was read.
+    fn load_config(&mut self, broken: &str) -> bool {
+        match Config::load(&self.home) {
+            Ok(c) => (self.config, self.config_error) = (c, None),
+            Err(e) => self.config_error = Some(format!("{e}; {broken}")),
+        }
+        if let Some(e) = &self.config_error {
+            note(e);
+        }
+        self.config_error.is_none()
     }
 
     /// `waiting`, `active`, `idle` or `unreadable`.
@@ -201,11 +196,11 @@ impl Watcher {
 
     fn status(&self, now: u64) -> Status {
         let m = self.follow.mark;
-        let unreadable = match &self.follow.sight {
-            Sight::Unreadable(why) => Some(why.clone()),
-            _ => None,
-        };
-        let errors: Vec<String> = unreadable.into_iter().chain(self.config_error.clone()).collect();
+        let mut errors = Vec::new();
+        if let Sight::Unreadable(why) = &self.follow.sight {
+            errors.push(why.as_str());
+        }
+        errors.extend(self.config_error.as_deref());
         Status {
             state: self.state(now).into(),
             bytes: self.follow.pos,
@@ -224,20 +219,18 @@ impl Watcher {
     /// anything when `force`d), the rest at most once a second.
     fn publish(&mut self, force: bool) {
         let status = self.status(files::now());
-        let urgent = match &self.published {
-            None => true,
-            Some(old) if *old == status => return,
-            Some(old) => old.state != status.state || old.error != status.error,
-        };
-        if !(urgent || force || self.published_at.elapsed() >= PUBLISH_EVERY) {
+        let old = self.published.as_ref();
+        let new_state = old.map_or(true, |o| o.state != status.state);
+        let urgent = new_state || old.is_some_and(|o| o.error != status.error);
+        let due = urgent || force || self.published_at.elapsed() >= PUBLISH_EVERY;
+        if old == Some(&status) || !due {
             return;
         }
         self.published_at = Instant::now();
-        let text = status.render();
-        let name = format!("{}.status", self.key);
-        match files::write_atomic(&self.home.join("watch"), &name, text.as_bytes(), false) {
+        let (dir, name) = (self.home.join("watch"), format!("{}.status", self.key));
+        match files::write_atomic(&dir, &name, status.render().as_bytes(), false) {
             Ok(()) => {
-                if self.published.as_ref().map(|s| &s.state) != Some(&status.state) {
+                if new_state {
                     note(&format!("now {}", status.state));
                 }
                 (self.published, self.publish_failing) = (Some(status), false);
@@ -251,45 +244,29 @@ impl Watcher {
         }
     }
 
-    /// How long to sleep when nothing is left to read at once: until the
-    /// next tick, a due publication, or the judge's deadline.
-    fn nap(&self, now: u64) -> Duration {
+    /// Sleeps in `poll` on the self-pipe and the judge's output: not at all
+    /// when `more` is left to read, else until the next tick, a due
+    /// publication, or the judge's deadline.
+    fn sleep(&mut self, pipe: &SelfPipe, now: u64, more: bool) {
         let busy = self.judge.is_some() || matches!(self.state(now), "active" | "waiting");
-        let mut t = if busy { BUSY_TICK } else { IDLE_TICK };
+        let tick = if busy { BUSY_TICK } else { IDLE_TICK };
+        let mut t = if more { Duration::ZERO } else { tick };
         if self.published.as_ref() != Some(&self.status(now)) {
             t = t.min(PUBLISH_EVERY.saturating_sub(self.published_at.elapsed()));
         }
         if let Some(deadline) = self.judge.as_ref().and_then(|j| j.deadline) {
             t = t.min(deadline.saturating_duration_since(Instant::now()));
         }
-        t
-    }
-
-    /// Sleeps in `poll` on the self-pipe and the judge's output.
-    fn sleep(&mut self, pipe: &SelfPipe, timeout: Duration) {
         let mut fds = vec![pipe.fd()];
         fds.extend(self.judge.as_ref().and_then(Judge::fd));
-        match sys::poll(&fds, procs::millis(timeout)) {
-            Ok(ready) if ready.get(1) == Some(&true) => {
-                if let Some(j) = &mut self.judge {
-                    j.read();
-                }
-            }
+        match sys::poll(&fds, procs::millis(t)) {
+            Ok(ready) if ready.get(1) == Some(&true) => self.judge.iter_mut().for_each(Judge::read),
             Ok(_) => {}
             Err(e) => {
                 note(&format!("poll: {e}"));
                 std::thread::sleep(IDLE_TICK); // never a busy loop
             }
         }
-    }
-
-    /// SIGHUP: reads the config again; a broken one keeps the old.
-    fn reload(&mut self) {
-        match Config::load(&self.home) {
-            Ok(c) => (self.config, self.config_error) = (c, None),
-            Err(e) => self.config_error = Some(format!("{e}; keeping the config in force")),
-        }
-        note(self.config_error.as_deref().unwrap_or("config reloaded"));
     }
 
     /// Reaps a finished judge, or starts one when an idle period begins.
@@ -308,22 +285,14 @@ impl Watcher {
         self.judged = period;
         // A previous watcher's verdict given after the last growth settled
         // this period already: a restart is no news.
-        if self.judges == 0 && self.base.verdict_at >= period {
-            return;
-        }
-        if let Some(command) = self.config.judge_command.clone() {
-            self.start_judge(&command, now);
-        }
-    }
-
-    fn start_judge(&mut self, command: &str, now: u64) {
+        let settled = self.judges == 0 && self.base.verdict_at >= period;
+        let Some(command) = self.config.judge_command.clone().filter(|_| !settled) else { return };
         self.judges += 1;
         let env = judge::env(&self.home, &self.key, &self.base.artifact);
-        let name = format!(".{}.judge.{}", self.key, self.judges);
+        let stdin_path = self.home.join(format!("watch/.{}.judge.{}", self.key, self.judges));
         let timeout = Duration::from_secs(self.config.judge_timeout_seconds);
-        let follow = &mut self.follow;
-        let started = judge::input(&self.home.join("watch"), &name, |f| follow.copy_tail(f))
-            .and_then(|stdin| Judge::start(command, &env, stdin, timeout));
+        let started = (self.follow.tail().and_then(|tail| judge::input(&stdin_path, tail)))
+            .and_then(|stdin| Judge::start(&command, &env, stdin, timeout));
         match started {
             Ok(j) => self.judge = Some(j),
             Err(e) => {
@@ -348,10 +317,8 @@ impl Watcher {
         }
         self.next_log_check = Instant::now() + LOG_CHECK_EVERY;
         let path = spawn::log_path(&self.home, &self.key);
-        let ours = match (std::fs::metadata("/dev/fd/1"), std::fs::metadata(&path)) {
-            (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
-            _ => false,
-        };
+        let (out, log) = (std::fs::metadata("/dev/fd/1"), std::fs::metadata(&path));
+        let ours = matches!((out, log), (Ok(a), Ok(b)) if (a.dev(), a.ino()) == (b.dev(), b.ino()));
         if ours && crate::log::rotate_if_larger(&path, self.config.log_max_bytes) {
             if let Ok(f) = spawn::open_log(&path) {
                 let _ = sys::dup2(f.as_fd(), 1).and_then(|()| sys::dup2(f.as_fd(), 2));
@@ -362,10 +329,8 @@ impl Watcher {
     /// Without a daemon, once per quiet period of ten minutes (no judge
     /// running): whether the store no longer wants this artifact watched.
     fn orphaned(&mut self, now: u64) -> bool {
-        let since = match self.follow.sight {
-            Sight::Open => self.follow.last_activity.unwrap_or(self.started),
-            _ => self.started,
-        };
+        let open = self.follow.sight == Sight::Open;
+        let since = self.follow.last_activity.filter(|_| open).unwrap_or(self.started);
         let due = now >= since + ORPHAN_SECS && self.state(now) != "active";
         if !due || self.judge.is_some() || self.orphan_checked == Some(since) {
             return false;
