@@ -329,6 +329,11 @@ impl Host for Real {
 /// `bach daemon run`
 pub fn run() -> Result<u8> {
     let st = Store::open()?;
+    // Handlers first: a SIGTERM that arrives once the lock is held must
+    // already end the loop cleanly.
+    let pipe = SelfPipe::install().map_err(|e| {
+        Error::fail(format!("cannot install signal handlers: {}", crate::error::reason(&e)))
+    })?;
     let mut held = match lock::acquire(&st.home.join("daemon.lock"))? {
         lock::Taken::Held(h) => h,
         lock::Taken::Busy(pid) => {
@@ -340,9 +345,6 @@ pub fn run() -> Result<u8> {
     let config = Config::load(&st.home).map_err(Error::usage)?;
     let exe = std::env::current_exe().map_err(|e| {
         Error::fail(format!("cannot find bach's own path: {}", crate::error::reason(&e)))
-    })?;
-    let pipe = SelfPipe::install().map_err(|e| {
-        Error::fail(format!("cannot install signal handlers: {}", crate::error::reason(&e)))
     })?;
     let old = files::read_small(&st.home.join("daemon.state"), ledger::MAX).ok().flatten();
     let ledger = old.and_then(|t| ledger::parse(&t)).map(|(_, l)| l).unwrap_or_default();

@@ -455,5 +455,12 @@ fn files_of_keys_unused_for_a_day_are_swept_and_others_kept() {
     wait_until("the desired key's watcher, untouched by the sweep", Duration::from_secs(3), || {
         holder(&env, &arts[0].1).ok_or("no lock holder")
     });
-    assert!(daemon_log(&env).contains(&format!("removed the files of key {old}")));
+    wait_until("the sweep in the log", Duration::from_secs(2), || {
+        let log = daemon_log(&env);
+        if log.contains(&format!("removed the files of key {old}")) {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    });
 }
