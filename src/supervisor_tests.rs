@@ -14,6 +14,10 @@ struct Fake {
     signals: Vec<(i32, i32)>,
     events: Vec<String>,
     problems: Vec<Option<String>>,
+    /// How often the process table was read.
+    reads: u32,
+    /// What `wait` returns, last first; then a stop. `None`: never stop.
+    script: Option<Vec<Wake>>,
 }
 
 impl Host for Fake {
@@ -21,6 +25,7 @@ impl Host for Fake {
         self.now
     }
     fn read_supervised(&mut self) -> Result<Supervised, String> {
+        self.reads += 1;
         if self.ps_fails {
             return Err("ps timed out".into());
         }
@@ -44,7 +49,10 @@ impl Host for Fake {
     }
     fn wait(&mut self, deadline: u64) -> Wake {
         self.now = deadline;
-        Wake::default()
+        match self.script.as_mut() {
+            Some(wakes) => wakes.pop().unwrap_or(Wake { stop: true, ..Wake::default() }),
+            None => Wake::default(),
+        }
     }
     fn report(&mut self, events: &[String], _ledger: &Ledger, problem: Option<&str>) {
         self.events.extend_from_slice(events);
@@ -121,72 +129,19 @@ fn unknown_process_table_spawns_and_retires_nothing() {
 
 #[test]
 fn run_stops_on_request() {
-    struct Stopper(Fake, u32);
-    impl Host for Stopper {
-        fn now(&mut self) -> u64 {
-            self.0.now()
-        }
-        fn read_supervised(&mut self) -> Result<Supervised, String> {
-            self.0.read_supervised()
-        }
-        fn read_desired(&mut self, d: &mut BTreeMap<Key, Want>) {
-            self.0.read_desired(d)
-        }
-        fn spawn(&mut self, k: &str, a: &str) -> Result<Spawned, String> {
-            self.0.spawn(k, a)
-        }
-        fn retire(&mut self, k: &str, p: i32, g: i32, s: i32) {
-            self.0.retire(k, p, g, s)
-        }
-        fn report(&mut self, e: &[String], l: &Ledger, p: Option<&str>) {
-            self.0.report(e, l, p)
-        }
-        fn wait(&mut self, deadline: u64) -> Wake {
-            self.1 += 1;
-            self.0.now = deadline;
-            Wake { stop: self.1 == 3, ..Wake::default() }
-        }
-    }
-    let mut host = Stopper(fake(&["k"]), 0);
+    let mut host = fake(&["k"]);
+    host.script = Some(vec![Wake::default(), Wake::default()]);
     Supervisor::new(Config::default(), Ledger::new()).run(&mut host);
-    assert_eq!((host.1, host.0.spawned.len()), (3, 1), "three ticks, one spawn");
-    assert_eq!(host.0.now, 1_000_000 + 15_000, "waits reconcile_seconds between ticks");
+    assert_eq!((host.reads, host.spawned.len()), (3, 1), "three ticks, one spawn");
+    assert_eq!(host.now, 1_000_000 + 15_000, "waits reconcile_seconds between ticks");
 }
 
 #[test]
 fn a_clean_exit_asks_ps_and_a_crash_does_not() {
-    struct Exits(Fake, Vec<Vec<(i32, String)>>, u32);
-    impl Host for Exits {
-        fn now(&mut self) -> u64 {
-            self.0.now()
-        }
-        fn read_supervised(&mut self) -> Result<Supervised, String> {
-            self.2 += 1;
-            self.0.read_supervised()
-        }
-        fn read_desired(&mut self, d: &mut BTreeMap<Key, Want>) {
-            self.0.read_desired(d)
-        }
-        fn spawn(&mut self, k: &str, a: &str) -> Result<Spawned, String> {
-            self.0.spawn(k, a)
-        }
-        fn retire(&mut self, k: &str, p: i32, g: i32, s: i32) {
-            self.0.retire(k, p, g, s)
-        }
-        fn report(&mut self, e: &[String], l: &Ledger, p: Option<&str>) {
-            self.0.report(e, l, p)
-        }
-        fn wait(&mut self, _deadline: u64) -> Wake {
-            self.0.now += 1;
-            match self.1.pop() {
-                Some(exits) => Wake { exits, ..Wake::default() },
-                None => Wake { stop: true, ..Wake::default() },
-            }
-        }
-    }
     for (status, reads) in [("exit 0", 2), ("signal 9", 1), ("exit 1", 1)] {
-        let mut host = Exits(fake(&["k"]), vec![vec![(101, status.to_string())]], 0);
+        let mut host = fake(&["k"]);
+        host.script = Some(vec![Wake { exits: vec![(101, status.into())], ..Wake::default() }]);
         Supervisor::new(Config::default(), Ledger::new()).run(&mut host);
-        assert_eq!(host.2, reads, "after {status}");
+        assert_eq!(host.reads, reads, "after {status}");
     }
 }

@@ -22,39 +22,6 @@ fn start_daemon(env: &mut Env) -> i32 {
     pid
 }
 
-fn holder(env: &Env, key: &str) -> Option<i32> {
-    bach::lock::holder(&bach::spawn::lock_path(&env.home, key)).ok().flatten()
-}
-
-fn daemon_log(env: &Env) -> String {
-    fs::read_to_string(env.home.join("logs/daemon.log")).unwrap_or_default()
-}
-
-fn state(env: &Env) -> BTreeMap<String, String> {
-    read_kv(&env.home.join("daemon.state")).into_iter().collect()
-}
-
-fn sessions(env: &Env, n: usize) -> Vec<(String, String)> {
-    env.ok(&["tasks", "add", "--id", "t", "work"]);
-    (0..n)
-        .map(|i| {
-            let art = env.artifact(&format!("s{i}.jsonl"));
-            env.ok(&[
-                "sessions",
-                "start",
-                "--no-watch",
-                "--task",
-                "t",
-                "--id",
-                &format!("s{i}"),
-                "--artifact",
-                &art,
-            ]);
-            (art.clone(), env.key(&art))
-        })
-        .collect()
-}
-
 /// Watcher processes by artifact, as `ps` shows them.
 fn by_artifact(env: &Env) -> BTreeMap<String, Vec<i32>> {
     let mut m: BTreeMap<String, Vec<i32>> = BTreeMap::new();

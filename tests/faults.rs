@@ -71,38 +71,8 @@ impl Drop for Daemon {
     }
 }
 
-fn holder(env: &Env, key: &str) -> Option<i32> {
-    bach::lock::holder(&bach::spawn::lock_path(&env.home, key)).ok().flatten()
-}
-
-fn daemon_log(env: &Env) -> String {
-    fs::read_to_string(env.home.join("logs/daemon.log")).unwrap_or_default()
-}
-
-fn state(env: &Env) -> BTreeMap<String, String> {
-    read_kv(&env.home.join("daemon.state")).into_iter().collect()
-}
-
 fn status(env: &Env, key: &str) -> Option<Status> {
     Status::parse(&fs::read_to_string(bach::spawn::status_path(&env.home, key)).ok()?)
-}
-
-/// Session `id` of task `t` on `artifact`, started without a watcher; its key.
-fn session_on(env: &Env, id: &str, artifact: &str) -> String {
-    let args = ["sessions", "start", "--no-watch", "--task", "t", "--id", id, "--artifact"];
-    env.ok(&[&args[..], &[artifact]].concat());
-    env.key(artifact)
-}
-
-/// Task `t` and sessions `s0`… on `<root>/sN.jsonl`: artifacts and keys.
-fn sessions(env: &Env, n: usize) -> Vec<(String, String)> {
-    env.ok(&["tasks", "add", "--id", "t", "work"]);
-    (0..n)
-        .map(|i| {
-            let art = env.artifact(&format!("s{i}.jsonl"));
-            (art.clone(), session_on(env, &format!("s{i}"), &art))
-        })
-        .collect()
 }
 
 /// Waits until every key has a watcher holding its lock; their pids.

@@ -208,3 +208,36 @@ pub fn read_kv(path: &Path) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The holder of a key's watch lock in this test's home.
+pub fn holder(env: &Env, key: &str) -> Option<i32> {
+    bach::lock::holder(&bach::spawn::lock_path(&env.home, key)).ok().flatten()
+}
+
+/// The daemon's log so far.
+pub fn daemon_log(env: &Env) -> String {
+    fs::read_to_string(env.home.join("logs/daemon.log")).unwrap_or_default()
+}
+
+/// `daemon.state` as a map.
+pub fn state(env: &Env) -> std::collections::BTreeMap<String, String> {
+    read_kv(&env.home.join("daemon.state")).into_iter().collect()
+}
+
+/// Session `id` of task `t` on `artifact`, started without a watcher; its key.
+pub fn session_on(env: &Env, id: &str, artifact: &str) -> String {
+    let args = ["sessions", "start", "--no-watch", "--task", "t", "--id", id, "--artifact"];
+    env.ok(&[&args[..], &[artifact]].concat());
+    env.key(artifact)
+}
+
+/// Task `t` and sessions `s0`… on `<root>/sN.jsonl`: artifacts and keys.
+pub fn sessions(env: &Env, n: usize) -> Vec<(String, String)> {
+    env.ok(&["tasks", "add", "--id", "t", "work"]);
+    (0..n)
+        .map(|i| {
+            let art = env.artifact(&format!("s{i}.jsonl"));
+            (art.clone(), session_on(env, &format!("s{i}"), &art))
+        })
+        .collect()
+}
