@@ -126,7 +126,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn wake(&mut self, at: u64) {
+    /// Makes `at` the wake-up time if it is earlier than the one set.
+    pub fn wake(&mut self, at: u64) {
         self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
     }
 }
@@ -162,9 +163,7 @@ pub fn reconcile(obs: &Observed, mut ledger: Ledger, policy: &Policy, now: u64) 
         let exit = obs.exits.iter().rev().find(|(k, _)| k == key).map(|(_, s)| s.clone());
         match obs.desired.get(key) {
             Some(want) if !want.all_gone => {
-                if e.artifact != want.artifact {
-                    e.artifact.clone_from(&want.artifact);
-                }
+                e.artifact.clone_from(&want.artifact);
                 desired(&mut plan, key, e, procs, exit, policy, now);
                 true
             }

@@ -55,6 +55,7 @@ pub trait Host {
 }
 
 /// The loop's state: the ledger and what it knows between ticks.
+#[derive(Default)]
 pub struct Supervisor {
     /// The crash ledger.
     pub ledger: Ledger,
@@ -70,15 +71,7 @@ pub struct Supervisor {
 impl Supervisor {
     /// A supervisor starting from a ledger loaded from `daemon.state`.
     pub fn new(config: Config, ledger: Ledger) -> Supervisor {
-        Supervisor {
-            ledger,
-            config,
-            desired: BTreeMap::new(),
-            snapshot: None,
-            children: BTreeMap::new(),
-            exits: Vec::new(),
-            problem: None,
-        }
+        Supervisor { ledger, config, ..Supervisor::default() }
     }
 
     /// Runs until SIGTERM or SIGINT.
@@ -138,13 +131,13 @@ impl Supervisor {
             host.report(&[], &self.ledger, self.problem.as_deref());
             return Plan::default();
         };
-        let desired = std::mem::take(&mut self.desired);
-        let obs = Observed { desired, supervised, exits: std::mem::take(&mut self.exits) };
+        let (desired, exits) = (std::mem::take(&mut self.desired), std::mem::take(&mut self.exits));
+        let obs = Observed { desired, supervised, exits };
         let policy = Policy::new(&self.config);
-        let ledger = std::mem::take(&mut self.ledger);
-        let (mut plan, mut ledger) = reconcile::reconcile(&obs, ledger, &policy, now);
-        let (mut supervised, desired) = (obs.supervised, obs.desired);
-        self.desired = desired;
+        let (mut plan, mut ledger) =
+            reconcile::reconcile(&obs, std::mem::take(&mut self.ledger), &policy, now);
+        let mut supervised = obs.supervised;
+        self.desired = obs.desired;
         for (key, artifact) in plan.spawn.clone() {
             let (pid, holds) = match host.spawn(&key, &artifact) {
                 Ok(Spawned::Started(pid)) => {
@@ -155,15 +148,9 @@ impl Supervisor {
                 }
                 Ok(Spawned::Held(pid)) => (pid, Some(true)),
                 Err(why) => {
+                    let why = format!("spawn failed: {why}");
                     if let Some(e) = ledger.get_mut(&key) {
-                        reconcile::crash(
-                            &mut plan,
-                            &key,
-                            e,
-                            format!("spawn failed: {why}"),
-                            &policy,
-                            now,
-                        );
+                        reconcile::crash(&mut plan, &key, e, why, &policy, now);
                     }
                     continue;
                 }
@@ -177,7 +164,7 @@ impl Supervisor {
             host.retire(key, *pid, *pgid, libc::SIGKILL);
         }
         if let Some(t) = ledger.values().filter_map(|e| e.next_retry).filter(|&t| t > now).min() {
-            plan.wake_at = Some(plan.wake_at.map_or(t, |w| w.min(t)));
+            plan.wake(t);
         }
         host.report(&plan.events, &ledger, self.problem.as_deref());
         (self.snapshot, self.ledger) = (Some(supervised), ledger);
