@@ -207,18 +207,14 @@ impl Host for Real {
     }
 
     fn read_supervised(&mut self) -> std::result::Result<Supervised, String> {
-        let procs = self.run_ps();
-        let procs = procs.inspect_err(|_| self.procs = None)?;
+        let procs = self.run_ps().inspect_err(|_| self.procs = None)?;
         let mut out = Supervised::new();
         for w in ps::watchers(&procs, sys::getuid()) {
-            let ours = self.last_desired.contains(&w.key)
-                || spawn::lock_path(&self.st.home, &w.key).exists();
-            if ours {
-                out.entry(w.key).or_default().push(Watcher {
-                    pid: w.pid,
-                    pgid: w.pgid,
-                    holds_lock: None,
-                });
+            if self.last_desired.contains(&w.key)
+                || spawn::lock_path(&self.st.home, &w.key).exists()
+            {
+                let watcher = Watcher { pid: w.pid, pgid: w.pgid, holds_lock: None };
+                out.entry(w.key).or_default().push(watcher);
             }
         }
         for (key, procs) in out.iter_mut().filter(|(_, p)| p.len() > 1) {
@@ -249,13 +245,8 @@ impl Host for Real {
     }
 
     fn spawn(&mut self, key: &str, artifact: &str) -> std::result::Result<Spawned, String> {
-        match spawn::spawn_watcher(
-            &self.exe,
-            &self.st.home,
-            key,
-            artifact,
-            self.config.log_max_bytes,
-        ) {
+        let max = self.config.log_max_bytes;
+        match spawn::spawn_watcher(&self.exe, &self.st.home, key, artifact, max) {
             Ok(Ok(pid)) => Ok(Spawned::Started(pid as i32)),
             Ok(Err(holder)) => Ok(Spawned::Held(holder)),
             Err(e) => Err(crate::error::reason(&e)),
@@ -355,12 +346,7 @@ pub fn run() -> Result<u8> {
         config.reconcile_seconds,
         ledger.len()
     ));
-    let header = ledger::Header {
-        pid: sys::getpid(),
-        started: files::now(),
-        reconcile_seconds: config.reconcile_seconds,
-        problem: None,
-    };
+    let header = ledger::Header { pid: sys::getpid(), started: files::now(), ..Default::default() };
     let mut host = Real {
         st,
         exe,
