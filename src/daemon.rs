@@ -36,6 +36,12 @@ struct Real {
     log: Log,
     config: Config,
     header: ledger::Header,
+    seen: Seen,
+}
+
+/// What the host remembers between calls.
+#[derive(Default)]
+struct Seen {
     published: String,
     state_failing: bool,
     problem_logged: Option<String>,
@@ -66,16 +72,16 @@ impl Real {
     /// Drains the self-pipe and acts: reap, note a stop or a reload.
     fn handle_signals(&mut self) {
         let caught = self.pipe.drain();
-        self.stop |= caught.stop;
-        self.reload |= caught.hup;
+        self.seen.stop |= caught.stop;
+        self.seen.reload |= caught.hup;
         // Reap even without SIGCHLD: it costs one system call and a signal
         // that raced the drain is never lost.
         while let Ok(Some((pid, status))) = sys::reap_any() {
             let status = sys::describe_status(status);
-            if Some(pid) == self.ps_pid {
-                self.ps_status = Some(status);
+            if Some(pid) == self.seen.ps_pid {
+                self.seen.ps_status = Some(status);
             } else {
-                self.exits.push((pid, status));
+                self.seen.exits.push((pid, status));
             }
         }
     }
@@ -85,7 +91,7 @@ impl Real {
         let limit = Duration::from_secs(self.config.reconcile_seconds.min(5));
         let deadline = Instant::now() + limit;
         let mut child = procs::start()?;
-        (self.ps_pid, self.ps_status) = (Some(child.id() as i32), None);
+        (self.seen.ps_pid, self.seen.ps_status) = (Some(child.id() as i32), None);
         let mut out = child.stdout.take().ok_or("ps has no output")?;
         let mut buf = Vec::new();
         let result = loop {
@@ -97,22 +103,26 @@ impl Real {
                 }
                 Err(e) => break Err(e),
             }
-            if self.stop {
+            if self.seen.stop {
                 break Err("stopping".into());
             }
         };
-        while result.is_ok() && self.ps_status.is_none() && Instant::now() < deadline && !self.stop
+        while result.is_ok()
+            && self.seen.ps_status.is_none()
+            && Instant::now() < deadline
+            && !self.seen.stop
         {
             let left = procs::millis(deadline.saturating_duration_since(Instant::now()));
             let _ = sys::poll(&[self.pipe.fd()], left);
             self.handle_signals();
         }
-        if self.ps_status.is_none() {
+        if self.seen.ps_status.is_none() {
             procs::kill(&child);
         }
-        self.ps_pid = None;
+        self.seen.ps_pid = None;
         result?;
         let status = self
+            .seen
             .ps_status
             .take()
             .ok_or_else(|| format!("ps did not exit within {}s", limit.as_secs()))?;
@@ -123,15 +133,16 @@ impl Real {
     /// desired nor locked for a day, holding the key's lock meanwhile (a
     /// watcher that locked the old file notices and starts over).
     fn sweep(&mut self, now: u64) {
-        if now < self.swept_at + SWEEP_MS {
+        if now < self.seen.swept_at + SWEEP_MS {
             return;
         }
-        self.swept_at = now;
+        self.seen.swept_at = now;
         let Ok(dir) = std::fs::read_dir(self.st.home.join("watch")) else { return };
         let day_ago = std::time::SystemTime::now() - Duration::from_secs(86400);
         for entry in dir.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(key) = name.strip_suffix(".lock").filter(|k| !self.last_desired.contains(*k))
+            let Some(key) =
+                name.strip_suffix(".lock").filter(|k| !self.seen.last_desired.contains(*k))
             else {
                 continue;
             };
@@ -167,7 +178,7 @@ impl Real {
             Some((m.mtime(), m.mtime_nsec(), m.size(), m.ino()))
         };
         let now_stamp = (stamp("sessions"), stamp("tasks"));
-        if now_stamp == self.stamp && now < self.read_at + FULL_READ_MS {
+        if now_stamp == self.seen.stamp && now < self.seen.read_at + FULL_READ_MS {
             return false;
         }
         let (sessions, p1) = self.st.sessions();
@@ -175,17 +186,18 @@ impl Real {
         for p in p1.iter().chain(&p2) {
             self.log.line(&format!("skipped record {p}"));
         }
-        (self.sessions, self.tasks, self.stamp, self.read_at) = (sessions, tasks, now_stamp, now);
+        (self.seen.sessions, self.seen.tasks, self.seen.stamp, self.seen.read_at) =
+            (sessions, tasks, now_stamp, now);
         true
     }
 
     fn reload_config(&mut self) -> Option<Config> {
-        self.reload = false;
+        self.seen.reload = false;
         match Config::load(&self.st.home) {
             Ok(c) => {
                 self.log.line("SIGHUP: configuration reloaded; passing it on to the watchers");
                 self.log.set_max(c.log_max_bytes);
-                if let Some(procs) = &self.procs {
+                if let Some(procs) = &self.seen.procs {
                     for w in ps::watchers(procs, sys::getuid()) {
                         spawn::signal_watcher(&self.st.home, &w.key, procs, libc::SIGHUP);
                     }
@@ -207,10 +219,10 @@ impl Host for Real {
     }
 
     fn read_supervised(&mut self) -> std::result::Result<Supervised, String> {
-        let procs = self.run_ps().inspect_err(|_| self.procs = None)?;
+        let procs = self.run_ps().inspect_err(|_| self.seen.procs = None)?;
         let mut out = Supervised::new();
         for w in ps::watchers(&procs, sys::getuid()) {
-            if self.last_desired.contains(&w.key)
+            if self.seen.last_desired.contains(&w.key)
                 || spawn::lock_path(&self.st.home, &w.key).exists()
             {
                 let watcher = Watcher { pid: w.pid, pgid: w.pgid, holds_lock: None };
@@ -223,24 +235,25 @@ impl Host for Real {
                 p.holds_lock = Some(holder == Some(p.pid));
             }
         }
-        (self.procs, self.procs_changed) = (Some(procs), true);
+        (self.seen.procs, self.seen.procs_changed) = (Some(procs), true);
         Ok(out)
     }
 
     fn read_desired(&mut self, desired: &mut BTreeMap<Key, Want>) {
         // Recomputed only when the records changed, or when the process
         // table did and some session's liveness depends on it.
-        let procs_matter = self.procs_changed && self.sessions.iter().any(|s| s.pid.is_some());
+        let procs_matter =
+            self.seen.procs_changed && self.seen.sessions.iter().any(|s| s.pid.is_some());
         if self.refresh_store(now_ms()) || procs_matter {
             *desired = store::desired(
                 self.st.home_str(),
-                &self.sessions,
-                &self.tasks,
-                self.procs.as_deref(),
+                &self.seen.sessions,
+                &self.seen.tasks,
+                self.seen.procs.as_deref(),
             );
-            self.last_desired = desired.keys().cloned().collect();
+            self.seen.last_desired = desired.keys().cloned().collect();
         }
-        self.procs_changed = false;
+        self.seen.procs_changed = false;
         self.sweep(now_ms());
     }
 
@@ -254,7 +267,7 @@ impl Host for Real {
     }
 
     fn retire(&mut self, key: &str, pid: i32, _pgid: i32, signal: i32) {
-        let procs = self.procs.as_deref().unwrap_or_default();
+        let procs = self.seen.procs.as_deref().unwrap_or_default();
         let what = if signal == libc::SIGKILL { "SIGKILL" } else { "SIGTERM" };
         match spawn::signal_watcher(&self.st.home, key, procs, signal) {
             Some(p) if p == pid => {}
@@ -270,9 +283,13 @@ impl Host for Real {
     fn wait(&mut self, deadline: u64) -> Wake {
         loop {
             self.handle_signals();
-            let config = if self.reload { self.reload_config() } else { None };
-            if self.stop || config.is_some() || !self.exits.is_empty() {
-                return Wake { stop: self.stop, config, exits: std::mem::take(&mut self.exits) };
+            let config = if self.seen.reload { self.reload_config() } else { None };
+            if self.seen.stop || config.is_some() || !self.seen.exits.is_empty() {
+                return Wake {
+                    stop: self.seen.stop,
+                    config,
+                    exits: std::mem::take(&mut self.seen.exits),
+                };
             }
             let now = now_ms();
             if now >= deadline {
@@ -286,30 +303,30 @@ impl Host for Real {
         for e in events {
             self.log.line(e);
         }
-        if problem != self.problem_logged.as_deref() && !self.stop {
+        if problem != self.seen.problem_logged.as_deref() && !self.seen.stop {
             match problem {
-                Some(p) if self.problem_logged.is_none() => self.log.line(&format!(
+                Some(p) if self.seen.problem_logged.is_none() => self.log.line(&format!(
                     "cannot supervise: {p}; nothing is spawned or retired until it works"
                 )),
                 Some(_) => {}
                 None => self.log.line("the process table can be read again: supervising"),
             }
-            self.problem_logged = problem.map(String::from);
+            self.seen.problem_logged = problem.map(String::from);
         }
         self.header.problem = problem.map(String::from);
         self.header.reconcile_seconds = self.config.reconcile_seconds;
         let text = ledger::render(&self.header, &self.config, ledger);
-        if text != self.published {
+        if text != self.seen.published {
             // A state that cannot be written never stops supervision.
             match files::write_atomic(&self.st.home, "daemon.state", text.as_bytes(), false) {
-                Ok(()) if self.state_failing => {
+                Ok(()) if self.seen.state_failing => {
                     self.log.line("daemon.state can be written again");
-                    (self.published, self.state_failing) = (text, false);
+                    (self.seen.published, self.seen.state_failing) = (text, false);
                 }
-                Ok(()) => self.published = text,
-                Err(e) if !self.state_failing => {
+                Ok(()) => self.seen.published = text,
+                Err(e) if !self.seen.state_failing => {
                     self.log.line(&format!("{e}; supervising without publishing it"));
-                    self.state_failing = true;
+                    self.seen.state_failing = true;
                 }
                 Err(_) => {}
             }
@@ -347,30 +364,8 @@ pub fn run() -> Result<u8> {
         ledger.len()
     ));
     let header = ledger::Header { pid: sys::getpid(), started: files::now(), ..Default::default() };
-    let mut host = Real {
-        st,
-        exe,
-        pipe,
-        log,
-        config: config.clone(),
-        header,
-        published: String::new(),
-        state_failing: false,
-        problem_logged: None,
-        sessions: Vec::new(),
-        tasks: Vec::new(),
-        stamp: (None, None),
-        read_at: 0,
-        swept_at: 0,
-        last_desired: BTreeSet::new(),
-        procs_changed: false,
-        procs: None,
-        ps_pid: None,
-        ps_status: None,
-        stop: false,
-        reload: false,
-        exits: Vec::new(),
-    };
+    let mut host =
+        Real { st, exe, pipe, log, config: config.clone(), header, seen: Seen::default() };
     Supervisor::new(config, ledger).run(&mut host);
     host.log.line("SIGTERM: daemon stopping; watchers left running");
     drop(held);
