@@ -148,9 +148,7 @@ pub fn read_nonblock(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
         return Ok(n as usize);
     }
     match io::Error::last_os_error() {
-        e if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {
-            Ok(0)
-        }
+        e if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(0),
         e => Err(e),
     }
 }
