@@ -52,15 +52,12 @@ pub struct WatcherProc {
 /// process at all (`ps` always lists itself). The error reads
 /// `line N: reason: the line` with the line escaped and shortened.
 pub fn parse(text: &str) -> Result<Vec<Proc>, String> {
-    let mut procs = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim_matches(BLANKS).is_empty() {
-            continue;
-        }
-        let proc =
-            parse_line(line).map_err(|why| format!("line {}: {why}: {}", i + 1, shown(line)))?;
-        procs.push(proc);
-    }
+    let procs = (text.lines().enumerate())
+        .filter(|(_, line)| !line.trim_matches(BLANKS).is_empty())
+        .map(|(i, line)| {
+            parse_line(line).map_err(|why| format!("line {}: {why}: {}", i + 1, shown(line)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if procs.is_empty() {
         return Err("ps listed no process".into());
     }

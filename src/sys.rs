@@ -133,13 +133,10 @@ pub fn poll(fds: &[BorrowedFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
         .collect();
     // SAFETY: pfds is a valid array of pfds.len() pollfd structures.
     let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
-    if n == -1 {
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
+    match check(n) {
+        Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(e),
+        _ => Ok(pfds.iter().map(|p| p.revents != 0).collect()),
     }
-    Ok(pfds.iter().map(|p| p.revents != 0).collect())
 }
 
 /// Reads what is available without blocking; `Ok(0)` at end of file or when
@@ -151,9 +148,7 @@ pub fn read_nonblock(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
         return Ok(n as usize);
     }
     match io::Error::last_os_error() {
-        e if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {
-            Ok(0)
-        }
+        e if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(0),
         e => Err(e),
     }
 }
