@@ -16,8 +16,8 @@ fn every_command_parses() {
         &["tasks", "add", "--id", "t1", "Fix", "it"],
         Command::TaskAdd { id: Some("t1".into()), title: "Fix it".into() },
     );
-    ok(&["tasks", "done", "t1"], Command::TaskSet { id: "t1".into(), verb: "done" });
-    ok(&["tasks", "reopen", "t1"], Command::TaskSet { id: "t1".into(), verb: "reopen" });
+    ok(&["tasks", "done", "t1"], Command::TaskSet { id: "t1".into(), verb: TaskVerb::Done });
+    ok(&["tasks", "reopen", "t1"], Command::TaskSet { id: "t1".into(), verb: TaskVerb::Reopen });
     ok(&["tasks", "list", "--json"], Command::TaskList { json: true });
     ok(
         &[
@@ -43,7 +43,8 @@ fn every_command_parses() {
     );
     ok(&["sessions", "end", "s1"], Command::SessionEnd { id: "s1".into() });
     ok(&["sessions", "list"], Command::SessionList { json: false });
-    ok(&["daemon", "run"], Command::DaemonRun);
+    ok(&["daemon", "run"], Command::DaemonRun { standby: false });
+    ok(&["daemon", "run", "--standby"], Command::DaemonRun { standby: true });
     ok(&["daemon", "status", "--json"], Command::DaemonStatus { json: true });
     ok(
         &["daemon", "stop", "--timeout", "3", "--watchers"],
@@ -64,7 +65,7 @@ fn every_command_parses() {
         Command::Watch { key: Some("0123456789abcdef".into()), artifact: "/a".into() },
     );
     ok(&["-V"], Command::Version);
-    ok(&["help", "sessions"], Command::Help("sessions"));
+    ok(&["help", "sessions"], Command::Help(Topic::Sessions));
 }
 
 #[test]
@@ -112,6 +113,20 @@ fn usage_errors_name_the_culprit() {
         ),
         (&["sessions", "end"], "missing session ID for 'sessions end'"),
         (&["daemon", "stop", "--timeout", "soon"], "--timeout must be a number, not 'soon'"),
+        (
+            &["daemon", "stop", "--timeout", "18446744073709551615"],
+            "--timeout must be at most 31536000 seconds",
+        ),
+        (
+            &["daemon", "stop", "--timeout", "18446744073709551616"],
+            "--timeout must be a number, not '18446744073709551616'",
+        ),
+        (&["tasks", "add", "  padded"], "title '  padded' has a blank at its start or end"),
+        (
+            &["sessions", "start", "--artifact", "/a.jsonl "],
+            "artifact path '/a.jsonl ' has a blank at its start or end",
+        ),
+        (&["daemon", "status", "--standby"], "invalid option '--standby'"),
         (
             &["daemon", "install", "--service", "upstart"],
             "--service must be launchd or systemd, not 'upstart'",

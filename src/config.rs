@@ -123,7 +123,7 @@ impl Config {
     /// command but `daemon run` tolerates a broken config).
     pub fn load_or_warn(home: &Path) -> Config {
         Config::load(home).unwrap_or_else(|e| {
-            eprintln!("bach: warning: {e}; using the defaults");
+            crate::log::warn(&format!("{e}; using the defaults"));
             Config::default()
         })
     }

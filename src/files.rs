@@ -1,12 +1,12 @@
-//! The home folder and the file operations every part of bach shares.
+//! The file operations every part of bach shares.
 //! Invariants: folders are 0700 and files 0600; a write is atomic (a
 //! temporary `.name` in the same folder, then `rename`), so a reader never
-//! sees half a file; a new record is put in place with `link`, so a
-//! duplicate id fails instead of overwriting; reads never follow a symlink
-//! or block on a FIFO, and never take more than a fixed size.
+//! sees half a file; a durable write (records, config) is `fsync`ed, file
+//! and folder, before it counts; a new record is put in place with `link`,
+//! so a duplicate id fails instead of overwriting; reads never follow a
+//! symlink or block on a FIFO, and never take more than a fixed size.
 
-use crate::error::{reason, Error, Result};
-use crate::text::{escape, has_control};
+use crate::error::{Error, Result};
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -15,39 +15,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The most a record or status file may hold.
 pub const RECORD_MAX: u64 = 64 * 1024;
-
-/// Finds the home: `BACH_HOME`, else `$HOME/.bach`; creates it (0700) and
-/// resolves it once with `realpath`.
-pub fn home() -> Result<PathBuf> {
-    let path = home_path()?;
-    ensure_dir(&path)?;
-    let real = fs::canonicalize(&path).map_err(|e| Error::io("resolve", &path, &e))?;
-    match real.to_str() {
-        Some(s) if !has_control(s) => Ok(real),
-        _ => Err(Error::fail(format!(
-            "home {} must be UTF-8 without control characters",
-            escape(&real.to_string_lossy())
-        ))),
-    }
-}
-
-/// Where the home is, made absolute but neither created nor resolved (for
-/// `install --dry-run`, which must change nothing).
-pub fn home_path() -> Result<PathBuf> {
-    let var = |k| std::env::var_os(k).filter(|v| !v.is_empty());
-    let path = match (var("BACH_HOME"), var("HOME")) {
-        (Some(h), _) => PathBuf::from(h),
-        (None, Some(h)) => PathBuf::from(h).join(".bach"),
-        (None, None) => return Err(Error::fail("neither BACH_HOME nor HOME is set")),
-    };
-    Ok(if path.is_absolute() { path } else { cwd()?.join(path) })
-}
-
-/// The working directory.
-pub fn cwd() -> Result<PathBuf> {
-    std::env::current_dir()
-        .map_err(|e| Error::fail(format!("cannot read the working directory: {}", reason(&e))))
-}
 
 /// Creates a folder and its parents with mode 0700 if missing.
 pub fn ensure_dir(path: &Path) -> Result<()> {
@@ -58,10 +25,27 @@ pub fn ensure_dir(path: &Path) -> Result<()> {
         .map_err(|e| Error::io("create", path, &e))
 }
 
+/// A temporary file's name: `.NAME.PID.N.tmp`, unique in this process and
+/// left to the sweep if this process dies before the rename.
 fn temp_path(dir: &Path, name: &str) -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()))
+    dir.join(format!(".{name}.{}.{n}{TEMP_SUFFIX}", std::process::id()))
+}
+
+/// How temporary files end (they also start with `.`).
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// Flushes a folder's entries (a rename or link in it) to disk. A file
+/// system that cannot sync a folder at all (it says so with `EINVAL` or
+/// `ENOTSUP`) has nothing more to give, so that is no failure.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    match File::open(dir)?.sync_all() {
+        Err(e) if matches!(e.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported) => {
+            Ok(())
+        }
+        done => done,
+    }
 }
 
 fn write_temp(tmp: &Path, contents: &[u8], sync: bool, mode: u32) -> io::Result<()> {
@@ -87,6 +71,7 @@ pub fn write_atomic_mode(dir: &Path, name: &str, data: &[u8], sync: bool, mode: 
     let tmp = temp_path(dir, name);
     let path = dir.join(name);
     let result = write_temp(&tmp, data, sync, mode).and_then(|()| fs::rename(&tmp, &path));
+    let result = result.and_then(|()| if sync { sync_dir(dir) } else { Ok(()) });
     result.map_err(|e| {
         let _ = fs::remove_file(&tmp);
         Error::io("write", &path, &e)
@@ -101,6 +86,7 @@ pub fn create_new(dir: &Path, name: &str, contents: &[u8]) -> Result<bool> {
     let path = dir.join(name);
     let result = write_temp(&tmp, contents, true, 0o600).and_then(|()| fs::hard_link(&tmp, &path));
     let _ = fs::remove_file(&tmp);
+    let result = result.and_then(|()| sync_dir(dir));
     match result {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
@@ -146,9 +132,21 @@ fn invalid(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_string())
 }
 
-/// Seconds since the Unix epoch.
-pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+/// Removes the temporary files (`.NAME….tmp`, and a judge's `.KEY.judge.…`
+/// input) in `dir` last changed before `older_than`: what a process that
+/// died between writing and renaming left. Returns how many went.
+pub fn remove_stale_temps(dir: &Path, older_than: std::time::SystemTime) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let temp = |n: &str| n.starts_with('.') && (n.ends_with(TEMP_SUFFIX) || n.contains(".judge."));
+    let stale = |e: &fs::DirEntry| {
+        let meta = e.metadata().ok().filter(fs::Metadata::is_file);
+        meta.and_then(|m| m.modified().ok()).is_some_and(|t| t < older_than)
+    };
+    let gone = entries
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(temp) && stale(e))
+        .filter(|e| fs::remove_file(e.path()).is_ok());
+    gone.count()
 }
 
 #[cfg(test)]
@@ -169,6 +167,24 @@ mod tests {
         assert!(!create_new(&d, "a", b"two").unwrap());
         assert_eq!(fs::read_to_string(d.join("a")).unwrap(), "one");
         assert_eq!(fs::read_dir(&d).unwrap().count(), 1, "no temporary file is left");
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn only_stale_temporary_files_are_removed() {
+        let d = tmpdir("temps");
+        for name in [".a.1.0.tmp", ".k.judge.7.1", "a", ".hidden", "b.tmp"] {
+            fs::write(d.join(name), b"x").unwrap();
+        }
+        let now = std::time::SystemTime::now();
+        assert_eq!(remove_stale_temps(&d, now - std::time::Duration::from_secs(60)), 0, "fresh");
+        assert_eq!(remove_stale_temps(&d, now + std::time::Duration::from_secs(60)), 2);
+        let mut left: Vec<String> = fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".hidden", "a", "b.tmp"]);
         fs::remove_dir_all(d).unwrap();
     }
 

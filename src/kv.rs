@@ -29,32 +29,49 @@ pub struct LineError {
 /// `=`, with an empty key or value, or a key given twice is an error.
 pub fn parse(text: &str) -> Result<Vec<Field<'_>>, LineError> {
     let mut fields: Vec<Field> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
+    for f in lines(text) {
+        let f = f?;
+        if let Some(first) = fields.iter().find(|g| g.key == f.key) {
+            let reason = format!("key '{}' given twice (first on line {})", f.key, first.line);
+            return Err(LineError { line: f.line, reason });
         }
-        let err = |reason: String| Err(LineError { line, reason });
-        if trimmed.chars().any(|c| c.is_control() && c != '\t') {
-            return err(format!("control character in '{}'", escape(trimmed)));
-        }
-        let Some((key, value)) = trimmed.split_once('=') else {
-            return err(format!("no '=' in '{}'", escape(trimmed)));
-        };
-        let (key, value) = (key.trim(), value.trim());
-        if key.is_empty() {
-            return err("empty key".into());
-        }
-        if value.is_empty() {
-            return err(format!("empty value for '{}'", escape(key)));
-        }
-        if let Some(first) = fields.iter().find(|f| f.key == key) {
-            return err(format!("key '{key}' given twice (first on line {})", first.line));
-        }
-        fields.push(Field { line, key, value });
+        fields.push(f);
     }
     Ok(fields)
+}
+
+/// Each line that is not blank or a comment, parsed on its own (for readers
+/// that skip a bad line instead of refusing the text; duplicates are left
+/// to them).
+pub fn lines(text: &str) -> impl Iterator<Item = Result<Field<'_>, LineError>> {
+    text.lines().enumerate().filter_map(|(i, raw)| {
+        let trimmed = raw.trim();
+        (!trimmed.is_empty() && !trimmed.starts_with('#')).then(|| field(i + 1, trimmed))
+    })
+}
+
+fn field(line: usize, trimmed: &str) -> Result<Field<'_>, LineError> {
+    let err = |reason: String| Err(LineError { line, reason });
+    if trimmed.chars().any(|c| c.is_control() && c != '\t') {
+        return err(format!("control character in '{}'", escape(trimmed)));
+    }
+    let Some((key, value)) = trimmed.split_once('=') else {
+        return err(format!("no '=' in '{}'", escape(trimmed)));
+    };
+    let (key, value) = (key.trim(), value.trim());
+    if key.is_empty() {
+        return err("empty key".into());
+    }
+    if value.is_empty() {
+        return err(format!("empty value for '{}'", escape(key)));
+    }
+    Ok(Field { line, key, value })
+}
+
+/// Whether `v` survives a round trip as a value: not empty, no control
+/// character, no blank at either end (values are trimmed when read).
+pub fn storable(v: &str) -> bool {
+    !v.is_empty() && v.trim() == v && !crate::text::has_control(v)
 }
 
 /// The value of `key`, if present.
@@ -62,9 +79,12 @@ pub fn get<'a>(fields: &[Field<'a>], key: &str) -> Option<&'a str> {
     fields.iter().find(|f| f.key == key).map(|f| f.value)
 }
 
-/// Renders pairs as lines; a pair whose value is `None` is left out.
+/// Renders pairs as lines. A pair whose value is `None`, or could not be
+/// read back as it is (see [`storable`]), is left out: what is written
+/// always parses.
 pub fn render<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<String>)>) -> String {
-    pairs.into_iter().filter_map(|(k, v)| Some(format!("{k} = {}\n", v?))).collect()
+    let ok = |v: &String| storable(v);
+    pairs.into_iter().filter_map(|(k, v)| Some(format!("{k} = {}\n", v.filter(ok)?))).collect()
 }
 
 #[cfg(test)]
@@ -101,8 +121,10 @@ mod tests {
 
     #[test]
     fn render_leaves_out_absent_values_and_round_trips() {
-        let text = render([("a", Some("1".into())), ("b", None), ("c", Some("x y".into()))]);
-        assert_eq!(text, "a = 1\nc = x y\n");
+        let pairs = [("a", Some("1".into())), ("b", None), ("c", Some("x y".into()))];
+        let unreadable = [("d", Some(String::new())), ("e", Some(" pad ".into()))];
+        let text = render(pairs.into_iter().chain(unreadable).chain([("f", Some("a\x1b".into()))]));
+        assert_eq!(text, "a = 1\nc = x y\n", "unreadable values are left out");
         let f = parse(&text).unwrap();
         assert_eq!((f[1].key, f[1].value), ("c", "x y"));
     }

@@ -1,15 +1,16 @@
 //! The pure heart of the daemon: from what is desired, what runs, and the
 //! crash ledger, decide what to spawn, what waits (backoff), and what to
-//! retire. No I/O, no clock: `now` is a parameter (milliseconds).
+//! retire. No I/O, no clock: `now` is a parameter, in monotonic milliseconds.
 //!
 //! Invariants (tested exhaustively below): never a spawn for a key that is
 //! supervised, never two spawns of one key in one plan, never a spawn before
-//! its `next_retry`, only non-desired keys' lock holders are retired, and no
-//! delay exceeds the cap.
+//! its backoff ends, only non-desired keys' lock holders are retired, no
+//! delay exceeds the cap, and every wake-up lies in the future.
 
 use crate::config::Config;
 use crate::store::Want;
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// A watcher's key: 16 hex digits.
 pub type Key = String;
@@ -17,6 +18,8 @@ pub type Key = String;
 /// The rules in force, in milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
+    /// Time between ticks when nothing wakes the loop.
+    pub tick: u64,
     /// Delay before the first restart.
     pub base: u64,
     /// Cap of the exponential delay.
@@ -35,6 +38,7 @@ impl Policy {
     /// The policy a configuration sets.
     pub fn new(c: &Config) -> Policy {
         Policy {
+            tick: c.reconcile_seconds * 1000,
             base: c.backoff_base_seconds * 1000,
             max: c.backoff_max_seconds * 1000,
             reset: c.backoff_reset_seconds * 1000,
@@ -51,15 +55,103 @@ impl Policy {
     }
 }
 
-/// One watcher process of this home, as `ps` showed it.
+/// How a watcher ended, as the ledger keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this status.
+    Code(i32),
+    /// A signal killed it.
+    Signal(i32),
+    /// It could not be started, and why.
+    SpawnFailed(String),
+    /// It disappeared from the process table without the daemon reaping it
+    /// (it was not the daemon's child).
+    Vanished,
+}
+
+impl Exit {
+    /// Parses the text `Display` writes; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Exit> {
+        let num = |n: &str| n.parse().ok();
+        match s.split_once(' ') {
+            Some(("exit", n)) => num(n).map(Exit::Code),
+            Some(("signal", n)) => num(n).map(Exit::Signal),
+            _ if s == "vanished" => Some(Exit::Vanished),
+            _ => s.strip_prefix("spawn failed: ").map(|r| Exit::SpawnFailed(r.into())),
+        }
+    }
+
+    /// Whether the watcher ended cleanly by itself (SIGTERM handled, or a
+    /// lock found taken): then the table must be read to learn who watches.
+    pub fn clean(&self) -> bool {
+        *self == Exit::Code(0)
+    }
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Exit::Code(n) => write!(f, "exit {n}"),
+            Exit::Signal(n) => write!(f, "signal {n}"),
+            Exit::SpawnFailed(why) => write!(f, "spawn failed: {why}"),
+            Exit::Vanished => f.write_str("vanished"),
+        }
+    }
+}
+
+/// Where one key stands. Each variant carries exactly what its rules need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Desired without a watcher: spawned at the next step.
+    Pending,
+    /// Spawned by this daemon at `at`, not yet confirmed by the table.
+    Spawned {
+        /// When (ms).
+        at: u64,
+    },
+    /// Running since `since`: its spawn when this daemon spawned it, else
+    /// when it was first seen.
+    Running {
+        /// Since when (ms).
+        since: u64,
+    },
+    /// Crashed: no spawn before `until`.
+    Backoff {
+        /// The end of the delay (ms).
+        until: u64,
+    },
+    /// Running while not desired, since `since`.
+    Stray {
+        /// Since when (ms).
+        since: u64,
+    },
+    /// A stray since `since`, sent SIGTERM at `at`.
+    Retiring {
+        /// When it turned stray (ms).
+        since: u64,
+        /// The watcher signalled.
+        pid: i32,
+        /// When (ms).
+        at: u64,
+    },
+    /// A retired stray that outlived its SIGTERM and was sent SIGKILL.
+    Killed {
+        /// When it turned stray (ms).
+        since: u64,
+        /// The watcher signalled.
+        pid: i32,
+    },
+}
+
+/// One watcher process of this home, as the table shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watcher {
     /// Its pid.
     pub pid: i32,
-    /// Its process group.
-    pub pgid: i32,
     /// Whether it holds the key's lock, where that was asked.
     pub holds_lock: Option<bool>,
+    /// The artifact its command line names (as `ps` shows it; for people).
+    pub artifact: String,
 }
 
 /// What one step observes.
@@ -69,40 +161,28 @@ pub struct Observed {
     pub desired: BTreeMap<Key, Want>,
     /// The watchers running, by key.
     pub supervised: BTreeMap<Key, Vec<Watcher>>,
-    /// Exit statuses of the daemon's children reaped since the last step.
-    pub exits: Vec<(Key, String)>,
-}
-
-/// A SIGTERM sent to retire a watcher.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retired {
-    /// The watcher signalled.
-    pub pid: i32,
-    /// When (ms).
-    pub at: u64,
-    /// Whether SIGKILL followed.
-    pub killed: bool,
+    /// How the daemon's children reaped since the last step ended.
+    pub exits: Vec<(Key, Exit)>,
 }
 
 /// What the daemon remembers of one key.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// The artifact.
     pub artifact: String,
     /// Consecutive crashes, which drive the backoff.
     pub crashes: u32,
-    /// `exit N`, `signal N`, `spawn failed: REASON` or `vanished`.
-    pub last_exit: Option<String>,
-    /// When the current watcher was first seen (ms).
-    pub since: Option<u64>,
-    /// No spawn before this (ms).
-    pub next_retry: Option<u64>,
-    /// When the key was first seen running while not desired (ms).
-    pub stray_since: Option<u64>,
-    /// Supervised or spawned as of the last step: its absence is a crash.
-    pub running: bool,
-    /// The retirement under way.
-    pub retired: Option<Retired>,
+    /// How its last watcher ended.
+    pub last_exit: Option<Exit>,
+    /// Where it stands.
+    pub phase: Phase,
+}
+
+impl Entry {
+    /// A key met for the first time.
+    pub fn new(artifact: &str) -> Entry {
+        Entry { artifact: artifact.into(), crashes: 0, last_exit: None, phase: Phase::Pending }
+    }
 }
 
 /// The ledger: one entry per key the daemon cares about.
@@ -113,12 +193,12 @@ pub type Ledger = BTreeMap<Key, Entry>;
 pub struct Plan {
     /// Spawn a watcher now: key and artifact.
     pub spawn: Vec<(Key, String)>,
-    /// Keys in backoff, with their next retry.
+    /// Keys in backoff, with the end of their delay.
     pub waiting: Vec<(Key, u64)>,
-    /// SIGTERM these watchers: key, pid, pgid.
-    pub retire: Vec<(Key, i32, i32)>,
+    /// SIGTERM these watchers: key and pid.
+    pub retire: Vec<(Key, i32)>,
     /// SIGKILL these watchers that outlived their SIGTERM.
-    pub kill: Vec<(Key, i32, i32)>,
+    pub kill: Vec<(Key, i32)>,
     /// Lines for the log: what was decided and why.
     pub events: Vec<String>,
     /// The earliest time a later step has something to do (ms).
@@ -132,35 +212,20 @@ impl Plan {
     }
 }
 
-/// Records a crash of `key`: count it and set the backoff deadline.
-pub fn crash(plan: &mut Plan, key: &str, e: &mut Entry, why: String, policy: &Policy, now: u64) {
-    e.crashes = e.crashes.saturating_add(1);
-    let delay = policy.delay(e.crashes);
-    e.next_retry = Some(now + delay);
-    e.running = false;
-    e.since = None;
-    plan.events.push(format!(
-        "watcher of {} (key {key}) crashed: {why}; crash {}, backing off {}ms until {}",
-        e.artifact,
-        e.crashes,
-        delay,
-        crate::log::utc((now + delay).div_ceil(1000))
-    ));
-    e.last_exit = Some(why);
-}
-
 /// One step: the plan and the new ledger. Pure and total. The ledger is
 /// taken by value so that a steady state allocates nothing.
 pub fn reconcile(obs: &Observed, mut ledger: Ledger, policy: &Policy, now: u64) -> (Plan, Ledger) {
     let mut plan = Plan::default();
-    for key in obs.desired.keys().chain(obs.supervised.keys()) {
-        if !ledger.contains_key(key) {
-            ledger.insert(key.clone(), Entry::default());
-        }
+    for (key, want) in &obs.desired {
+        ledger.entry(key.clone()).or_insert_with(|| Entry::new(&want.artifact));
+    }
+    for (key, procs) in &obs.supervised {
+        let artifact = procs.first().map_or("", |p| p.artifact.as_str());
+        ledger.entry(key.clone()).or_insert_with(|| Entry::new(artifact));
     }
     ledger.retain(|key, e| {
         let procs = obs.supervised.get(key).map_or(&[][..], Vec::as_slice);
-        let exit = obs.exits.iter().rev().find(|(k, _)| k == key).map(|(_, s)| s.clone());
+        let exit = obs.exits.iter().rev().find(|(k, _)| k == key).map(|(_, x)| x.clone());
         match obs.desired.get(key) {
             Some(want) if !want.all_gone => {
                 e.artifact.clone_from(&want.artifact);
@@ -173,47 +238,87 @@ pub fn reconcile(obs: &Observed, mut ledger: Ledger, policy: &Policy, now: u64) 
     (plan, ledger)
 }
 
-/// A desired key: spawn it, wait for its retry, or note it runs.
+/// A retirement called off because the key is desired after all (a fresh
+/// read of the store found it): its watcher runs on.
+pub fn call_off(e: &mut Entry, now: u64) {
+    e.phase = Phase::Running { since: now };
+}
+
+/// A spawn that failed: a crash with its backoff, recorded like any other.
+pub fn spawn_failed(plan: &mut Plan, key: &str, e: &mut Entry, why: String, p: &Policy, now: u64) {
+    crash(plan, key, e, Exit::SpawnFailed(why), p, now);
+}
+
+/// Records a crash of `key`: count it (after a reset if it lived long
+/// enough), set the backoff, and wake when it ends.
+fn crash(plan: &mut Plan, key: &str, e: &mut Entry, exit: Exit, p: &Policy, now: u64) {
+    if let Phase::Spawned { at: since } | Phase::Running { since } = e.phase {
+        if now.saturating_sub(since) >= p.reset {
+            e.crashes = 0;
+        }
+    }
+    e.crashes = e.crashes.saturating_add(1);
+    let delay = p.delay(e.crashes);
+    let until = now.saturating_add(delay);
+    plan.events.push(format!(
+        "watcher of {} (key {key}) crashed: {exit}; crash {}, backing off {delay}ms",
+        e.artifact, e.crashes
+    ));
+    (e.phase, e.last_exit) = (Phase::Backoff { until }, Some(exit));
+    plan.waiting.push((key.to_string(), until));
+    plan.wake(until);
+}
+
+/// A desired key: note it runs, count its crash, wait out its backoff, or
+/// spawn it.
 fn desired(
     plan: &mut Plan,
     key: &str,
     e: &mut Entry,
     procs: &[Watcher],
-    exit: Option<String>,
-    policy: &Policy,
+    exit: Option<Exit>,
+    p: &Policy,
     now: u64,
 ) {
-    (e.stray_since, e.retired) = (None, None);
-    if !procs.is_empty() {
-        if !e.running || e.since.is_none() {
-            (e.running, e.since) = (true, Some(now));
+    let running = !procs.is_empty();
+    match (e.phase, running) {
+        (Phase::Spawned { .. } | Phase::Running { .. }, false) => {
+            return crash(plan, key, e, exit.unwrap_or(Exit::Vanished), p, now);
         }
-        if let Some(s) = exit {
-            e.last_exit = Some(s);
+        (Phase::Spawned { at }, true) => e.phase = Phase::Running { since: at },
+        (Phase::Running { since }, true) => {
+            if e.crashes > 0 && now.saturating_sub(since) >= p.reset {
+                let what = format!("watcher of {} (key {key}) stayed up", e.artifact);
+                plan.events.push(format!("{what}: crash count reset"));
+                e.crashes = 0;
+            }
         }
-        if e.crashes > 0 && e.since.is_some_and(|s| now.saturating_sub(s) >= policy.reset) {
-            plan.events.push(format!(
-                "watcher of {} (key {key}) stayed up: crash count reset",
-                e.artifact
-            ));
-            (e.crashes, e.next_retry) = (0, None);
+        (
+            Phase::Pending
+            | Phase::Backoff { .. }
+            | Phase::Stray { .. }
+            | Phase::Retiring { .. }
+            | Phase::Killed { .. },
+            true,
+        ) => e.phase = Phase::Running { since: now },
+        (Phase::Backoff { until }, false) if now < until => {
+            plan.waiting.push((key.to_string(), until));
+            plan.wake(until);
         }
-        return;
-    }
-    if e.running {
-        crash(plan, key, e, exit.unwrap_or_else(|| "vanished".into()), policy, now);
-    } else if let Some(s) = exit {
-        e.last_exit = Some(s);
-    }
-    match e.next_retry {
-        Some(t) if now < t => {
-            plan.waiting.push((key.to_string(), t));
-            plan.wake(t);
-        }
-        _ => {
+        (
+            Phase::Pending
+            | Phase::Backoff { .. }
+            | Phase::Stray { .. }
+            | Phase::Retiring { .. }
+            | Phase::Killed { .. },
+            false,
+        ) => {
             plan.spawn.push((key.to_string(), e.artifact.clone()));
-            (e.running, e.since) = (true, None);
+            e.phase = Phase::Spawned { at: now };
         }
+    }
+    if let Some(x) = exit {
+        e.last_exit = Some(x);
     }
 }
 
@@ -225,47 +330,51 @@ fn stray(
     e: &mut Entry,
     procs: &[Watcher],
     gone: bool,
-    policy: &Policy,
+    p: &Policy,
     now: u64,
 ) -> bool {
-    (e.running, e.since, e.crashes, e.next_retry) = (false, None, 0, None);
+    e.crashes = 0;
     if procs.is_empty() {
         return false;
     }
-    if let Some(r) = e.retired.filter(|r| procs.iter().any(|p| p.pid == r.pid)) {
-        let due = r.at + policy.kill_after;
-        if r.killed {
-            return true;
+    let shown = |pid: i32| procs.iter().any(|w| w.pid == pid);
+    let since = match e.phase {
+        Phase::Killed { pid, .. } if shown(pid) => return true,
+        Phase::Retiring { since, pid, at } if shown(pid) => {
+            let due = at.saturating_add(p.kill_after);
+            if now < due {
+                plan.wake(due);
+                return true;
+            }
+            if lock_holder(procs).is_some_and(|w| w.pid == pid) {
+                plan.kill.push((key.to_string(), pid));
+                plan.events
+                    .push(format!("watcher pid {pid} (key {key}) outlived SIGTERM: SIGKILL"));
+                e.phase = Phase::Killed { since, pid };
+                return true;
+            }
+            since
         }
-        if now < due {
-            plan.wake(due);
-            return true;
+        Phase::Stray { since } | Phase::Retiring { since, .. } | Phase::Killed { since, .. } => {
+            since
         }
-        if let Some(p) = lock_holder(procs).filter(|p| p.pid == r.pid) {
-            plan.kill.push((key.to_string(), r.pid, p.pgid));
-            plan.events
-                .push(format!("watcher pid {} (key {key}) outlived SIGTERM: SIGKILL", r.pid));
-            e.retired = Some(Retired { killed: true, ..r });
-            return true;
+        Phase::Pending | Phase::Spawned { .. } | Phase::Running { .. } | Phase::Backoff { .. } => {
+            now
         }
-    }
-    e.retired = None;
-    let since = *e.stray_since.get_or_insert(now);
-    let grace = if gone { policy.gone_grace } else { policy.stray_grace };
-    if now < since + grace {
-        plan.wake(since + grace);
+    };
+    e.phase = Phase::Stray { since };
+    let due = since.saturating_add(if gone { p.gone_grace } else { p.stray_grace });
+    if now < due {
+        plan.wake(due);
         return true;
     }
-    if let Some(p) = lock_holder(procs) {
-        plan.retire.push((key.to_string(), p.pid, p.pgid));
+    if let Some(w) = lock_holder(procs) {
+        plan.retire.push((key.to_string(), w.pid));
         let why = if gone { "its sessions are gone" } else { "not desired" };
-        plan.events.push(format!(
-            "retiring watcher pid {} (key {key}): {why} for {}s",
-            p.pid,
-            (now - since) / 1000
-        ));
-        e.retired = Some(Retired { pid: p.pid, at: now, killed: false });
-        plan.wake(now + policy.kill_after);
+        let secs = (now - since) / 1000;
+        plan.events.push(format!("retiring watcher pid {} (key {key}): {why} for {secs}s", w.pid));
+        e.phase = Phase::Retiring { since, pid: w.pid, at: now };
+        plan.wake(now.saturating_add(p.kill_after));
     }
     true
 }

@@ -5,6 +5,7 @@ const S: u64 = 1000;
 
 fn policy() -> Policy {
     Policy {
+        tick: 5 * S,
         base: S,
         max: 8 * S,
         reset: 60 * S,
@@ -19,7 +20,23 @@ fn want(artifact: &str) -> Want {
 }
 
 fn w(pid: i32) -> Watcher {
-    Watcher { pid, pgid: pid, holds_lock: None }
+    Watcher { pid, holds_lock: None, artifact: "/ps/shows/this".into() }
+}
+
+fn held(pid: i32, holds: bool) -> Watcher {
+    Watcher { holds_lock: Some(holds), ..w(pid) }
+}
+
+/// The end of the backoff of an entry, if it is backing off.
+fn retry(e: &Entry) -> Option<u64> {
+    match e.phase {
+        Phase::Backoff { until } => Some(until),
+        _ => None,
+    }
+}
+
+fn last_exit(e: &Entry) -> Option<String> {
+    e.last_exit.as_ref().map(|x| x.to_string())
 }
 
 fn obs(desired: &[&str], supervised: &[(&str, Vec<Watcher>)]) -> Observed {
@@ -43,7 +60,7 @@ fn backoff_doubles_up_to_the_cap() {
 fn desired_and_unsupervised_is_spawned_at_once() {
     let (plan, led) = reconcile(&obs(&["k1"], &[]), Ledger::new(), &policy(), 0);
     assert_eq!(plan.spawn, vec![("k1".to_string(), "/a/k1".to_string())]);
-    assert!(led["k1"].running);
+    assert_eq!(led["k1"].phase, Phase::Spawned { at: 0 });
     assert_eq!(led["k1"].crashes, 0);
 }
 
@@ -51,7 +68,7 @@ fn desired_and_unsupervised_is_spawned_at_once() {
 fn supervised_key_is_never_spawned() {
     let (plan, led) = reconcile(&obs(&["k1"], &[("k1", vec![w(10)])]), Ledger::new(), &policy(), 7);
     assert!(plan.spawn.is_empty());
-    assert_eq!(led["k1"].since, Some(7));
+    assert_eq!(led["k1"].phase, Phase::Running { since: 7 });
 }
 
 #[test]
@@ -61,12 +78,12 @@ fn crash_then_backoff_then_respawn_then_reset() {
     let (_, led) = reconcile(&obs(&["k"], &[("k", vec![w(10)])]), led, &p, 100);
     // It dies: the reaper reports its status.
     let mut o = obs(&["k"], &[]);
-    o.exits.push(("k".into(), "exit 1".into()));
+    o.exits.push(("k".into(), Exit::Code(1)));
     let (plan, led) = reconcile(&o, led, &p, 200);
     assert!(plan.spawn.is_empty(), "waits for the backoff");
     assert_eq!(plan.waiting, vec![("k".to_string(), 200 + S)]);
     assert_eq!(plan.wake_at, Some(200 + S));
-    assert_eq!((led["k"].crashes, led["k"].last_exit.as_deref()), (1, Some("exit 1")));
+    assert_eq!((led["k"].crashes, last_exit(&led["k"]).as_deref()), (1, Some("exit 1")));
     assert!(
         plan.events[0].contains("crashed: exit 1; crash 1, backing off 1000ms"),
         "{:?}",
@@ -81,13 +98,35 @@ fn crash_then_backoff_then_respawn_then_reset() {
     let (_, led) = reconcile(&obs(&["k"], &[("k", vec![w(11)])]), led, &p, 2 * S);
     let (plan, led) = reconcile(&obs(&["k"], &[]), led, &p, 3 * S);
     assert_eq!(plan.waiting, vec![("k".to_string(), 5 * S)]);
-    assert_eq!((led["k"].crashes, led["k"].last_exit.as_deref()), (2, Some("vanished")));
+    assert_eq!((led["k"].crashes, last_exit(&led["k"]).as_deref()), (2, Some("vanished")));
     // Respawned, stays up for `reset`: count back to zero.
     let (_, led) = reconcile(&obs(&["k"], &[]), led, &p, 5 * S);
     let (_, led) = reconcile(&obs(&["k"], &[("k", vec![w(12)])]), led, &p, 6 * S);
     let (plan, led) = reconcile(&obs(&["k"], &[("k", vec![w(12)])]), led, &p, 66 * S);
-    assert_eq!((led["k"].crashes, led["k"].next_retry), (0, None));
+    assert_eq!((led["k"].crashes, retry(&led["k"])), (0, None));
     assert!(plan.events[0].contains("crash count reset"));
+}
+
+#[test]
+fn a_watcher_that_lived_the_reset_time_since_its_spawn_restarts_the_count_when_it_crashes() {
+    let p = policy();
+    let mut led = Ledger::new();
+    let mut e = Entry::new("/a/k");
+    (e.crashes, e.phase) = (3, Phase::Backoff { until: 0 });
+    led.insert("k".into(), e);
+    // Spawned at 0; the table first shows it only 50 s later.
+    let (_, led) = reconcile(&obs(&["k"], &[]), led, &p, 0);
+    let (_, led) = reconcile(&obs(&["k"], &[("k", vec![w(5)])]), led, &p, 50 * S);
+    assert_eq!(led["k"].phase, Phase::Running { since: 0 }, "counted from its spawn");
+    // It crashes at 60 s, exactly `reset` after its spawn: the count starts over.
+    let (plan, led) = reconcile(&obs(&["k"], &[]), led, &p, 60 * S);
+    assert_eq!(led["k"].crashes, 1, "{:?}", plan.events);
+    assert_eq!(plan.waiting, vec![("k".to_string(), 61 * S)], "the first delay again");
+    // One that crashes before the reset time keeps counting.
+    let (_, led) = reconcile(&obs(&["k"], &[]), led, &p, 61 * S);
+    let (_, led) = reconcile(&obs(&["k"], &[("k", vec![w(6)])]), led, &p, 62 * S);
+    let (_, led) = reconcile(&obs(&["k"], &[]), led, &p, 120 * S);
+    assert_eq!(led["k"].crashes, 2);
 }
 
 #[test]
@@ -109,11 +148,11 @@ fn stray_is_retired_after_grace_then_killed() {
     let (plan, led) = reconcile(&o, led, &p, 30 * S - 1);
     assert!(plan.retire.is_empty());
     let (plan, led) = reconcile(&o, led, &p, 30 * S);
-    assert_eq!(plan.retire, vec![("k".to_string(), 40, 40)]);
+    assert_eq!(plan.retire, vec![("k".to_string(), 40)]);
     let (plan, led) = reconcile(&o, led, &p, 31 * S);
     assert!(plan.retire.is_empty() && plan.kill.is_empty(), "one SIGTERM, then wait");
     let (plan, led) = reconcile(&o, led, &p, 35 * S);
-    assert_eq!(plan.kill, vec![("k".to_string(), 40, 40)]);
+    assert_eq!(plan.kill, vec![("k".to_string(), 40)]);
     let (plan, led) = reconcile(&o, led, &p, 36 * S);
     assert!(plan.kill.is_empty(), "SIGKILL once");
     let (_, led) = reconcile(&obs(&[], &[]), led, &p, 37 * S);
@@ -141,17 +180,14 @@ fn finished_agents_watcher_gets_the_longer_grace() {
 #[test]
 fn duplicates_are_left_to_exit_by_themselves() {
     let p = policy();
-    let two = vec![
-        Watcher { pid: 7, pgid: 7, holds_lock: Some(false) },
-        Watcher { pid: 8, pgid: 8, holds_lock: Some(true) },
-    ];
+    let two = vec![held(7, false), held(8, true)];
     let (plan, _) = reconcile(&obs(&["k"], &[("k", two.clone())]), Ledger::new(), &p, 0);
     assert_eq!((plan.spawn.len(), plan.retire.len()), (0, 0));
     // Of a stray pair, only the lock holder is signalled.
     let (_, led) = reconcile(&obs(&[], &[("k", two.clone())]), Ledger::new(), &p, 0);
     let (plan, _) = reconcile(&obs(&[], &[("k", two)]), led, &p, 30 * S);
-    assert_eq!(plan.retire, vec![("k".to_string(), 8, 8)]);
-    let lone_loser = vec![Watcher { pid: 9, pgid: 9, holds_lock: Some(false) }];
+    assert_eq!(plan.retire, vec![("k".to_string(), 8)]);
+    let lone_loser = vec![held(9, false)];
     let (_, led) = reconcile(&obs(&[], &[("k", lone_loser.clone())]), Ledger::new(), &p, 0);
     let (plan, _) = reconcile(&obs(&[], &[("k", lone_loser)]), led, &p, 30 * S);
     assert!(plan.retire.is_empty(), "a process that does not hold the lock is never signalled");
@@ -163,7 +199,13 @@ fn desired_again_cancels_a_stray_timer() {
     let (_, led) = reconcile(&obs(&[], &[("k", vec![w(3)])]), Ledger::new(), &p, 0);
     let (plan, led) = reconcile(&obs(&["k"], &[("k", vec![w(3)])]), led, &p, 40 * S);
     assert!(plan.retire.is_empty());
-    assert_eq!(led["k"].stray_since, None);
+    assert_eq!(led["k"].phase, Phase::Running { since: 40 * S });
+}
+
+#[test]
+fn a_stray_never_desired_takes_its_artifact_from_the_table() {
+    let (_, led) = reconcile(&obs(&[], &[("k", vec![w(3)])]), Ledger::new(), &policy(), 0);
+    assert_eq!(led["k"].artifact, "/ps/shows/this");
 }
 
 /// A small seeded generator (xorshift), so the property tests need no crate.
@@ -193,18 +235,15 @@ fn random_observed(r: &mut Rng) -> Observed {
         let procs: Vec<Watcher> = (0..n)
             .map(|i| Watcher {
                 pid: 100 + k * 10 + i,
-                pgid: 100 + k * 10 + i,
-                holds_lock: [None, Some(true), Some(false)]
-                    .get(r.below(3) as usize)
-                    .copied()
-                    .flatten(),
+                holds_lock: [None, Some(true), Some(false)][r.below(3) as usize],
+                artifact: format!("/ps/{k}"),
             })
             .collect();
         if n > 0 {
             o.supervised.insert(key.clone(), procs);
         }
         if r.below(4) == 0 {
-            o.exits.push((key, format!("exit {}", r.below(3))));
+            o.exits.push((key, Exit::Code(r.below(3) as i32)));
         }
     }
     o
@@ -215,6 +254,7 @@ fn invariants_hold_over_thousands_of_random_histories() {
     let mut r = Rng(0x9e37_79b9_7f4a_7c15);
     for _ in 0..400 {
         let p = Policy {
+            tick: 5000,
             base: 1 + r.below(3000),
             max: 3000 + r.below(20_000),
             reset: 1 + r.below(50_000),
@@ -232,17 +272,12 @@ fn invariants_hold_over_thousands_of_random_histories() {
                 assert!(seen.insert(k.clone()), "spawned {k} twice");
                 assert!(o.desired.get(k).is_some_and(|w| !w.all_gone), "spawned undesired {k}");
                 assert!(
-                    led.get(k)
-                        .and_then(|e| e.next_retry)
-                        .map_or(true, |t| t <= now || next[k].crashes > led[k].crashes),
+                    led.get(k).and_then(retry).map_or(true, |t| t <= now),
                     "spawned {k} before its retry"
                 );
-                assert!(
-                    next[k].next_retry.map_or(true, |t| t <= now),
-                    "spawned {k} while backing off"
-                );
+                assert_eq!(next[k].phase, Phase::Spawned { at: now }, "spawned {k}");
             }
-            for (k, pid, _) in plan.retire.iter().chain(&plan.kill) {
+            for (k, pid) in plan.retire.iter().chain(&plan.kill) {
                 assert!(o.desired.get(k).map_or(true, |w| w.all_gone), "retired desired {k}");
                 let procs = &o.supervised[k];
                 let p = procs.iter().find(|p| p.pid == *pid).expect("retired a pid not shown");
@@ -255,15 +290,13 @@ fn invariants_hold_over_thousands_of_random_histories() {
                 assert!(*t > now && *t - now <= p.max, "delay for {k} exceeds the cap");
             }
             for e in next.values() {
-                if let Some(t) = e.next_retry {
+                if let Some(t) = retry(e) {
                     assert!(t <= now + p.max, "next_retry beyond the cap");
                 }
             }
             if let Some(w) = plan.wake_at {
-                assert!(
-                    w > now || !plan.kill.is_empty() || !plan.retire.is_empty() || w == now,
-                    "wake in the past"
-                );
+                // A wake-up at or before now would make the loop spin.
+                assert!(w > now, "wake at {w} is not after now {now}: {plan:?}");
             }
             led = next;
             now += r.below(6000);

@@ -12,8 +12,10 @@ mod launchd;
 mod systemd;
 
 use crate::cli::Service;
+use crate::cmd::lifecycle;
 use crate::error::{reason, Error, Result};
-use crate::{files, lifecycle, sys, text};
+use crate::home::Home;
+use crate::{files, sys, text};
 use std::borrow::Cow;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -60,7 +62,7 @@ fn install_as(service: Service, s: &Setup, run: &Runner) -> Result<u8> {
     };
     let file = dir.join(name);
     if run.dry {
-        println!("# {} (mode 0644):\n{contents}# commands:", file.display());
+        say!("# {} (mode 0644):\n{contents}# commands:", file.display());
     } else {
         files::ensure_dir(&Path::new(&s.home).join("logs"))?;
         files::ensure_dir(&dir)?;
@@ -74,9 +76,9 @@ fn install_as(service: Service, s: &Setup, run: &Runner) -> Result<u8> {
         return Ok(0);
     }
     let pid = wait_for_daemon(s, service)?;
-    println!("installed {}; daemon pid {pid}", file.display());
+    say!("installed {}; daemon pid {pid}", file.display());
     if !said.is_empty() {
-        println!("{said}");
+        say!("{said}");
     }
     Ok(0)
 }
@@ -90,21 +92,19 @@ pub fn uninstall(service: Option<Service>, watchers: bool) -> Result<u8> {
         Service::Systemd => systemd::uninstall(&run, &s)?,
     };
     match present {
-        true => println!("uninstalled {}", file.display()),
-        false => println!("not installed ({} does not exist)", file.display()),
+        true => say!("uninstalled {}", file.display()),
+        false => say!("not installed ({} does not exist)", file.display()),
     }
-    let home = Path::new(&s.home);
+    let home = Home::at(s.home.clone().into());
     if watchers {
         // A daemon still running would start the watchers again.
         if let lifecycle::StopOutcome::Stopped(pid) = run.stop_daemon(&s.home)? {
-            println!("stopped the daemon started by hand (pid {pid})");
+            say!("stopped the daemon started by hand (pid {pid})");
         }
-        let n = lifecycle::retire_watchers(home)?;
-        println!("stopped {n} watcher{}", if n == 1 { "" } else { "s" });
-    } else if let Some(pid) = lifecycle::daemon_pid(home) {
-        println!(
-            "note: a daemon started by hand still runs (pid {pid}); bach daemon stop stops it"
-        );
+        let n = lifecycle::retire_watchers(&home)?;
+        say!("stopped {n} watcher{}", if n == 1 { "" } else { "s" });
+    } else if let Some(pid) = lifecycle::daemon_pid(&home) {
+        say!("note: a daemon started by hand still runs (pid {pid}); bach daemon stop stops it");
     }
     Ok(0)
 }
@@ -113,11 +113,10 @@ pub fn uninstall(service: Option<Service>, watchers: bool) -> Result<u8> {
 /// resolves the home (it must change nothing).
 fn setup(dry: bool) -> Result<Setup> {
     let home = match dry {
-        true => files::home_path().map(|p| std::fs::canonicalize(&p).unwrap_or(p))?,
-        false => files::home()?,
+        true => crate::home::locate().map(|p| std::fs::canonicalize(&p).unwrap_or(p))?,
+        false => Home::open()?.path().to_path_buf(),
     };
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::fail(format!("cannot find the path of bach: {}", reason(&e))))?;
+    let exe = crate::home::exe()?;
     let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
     let user_home = var("HOME").ok_or_else(|| Error::fail("HOME is not set"))?;
     let path = var("PATH").unwrap_or_else(|| "/usr/bin:/bin:/usr/sbin:/sbin".into());
@@ -146,12 +145,12 @@ fn plain(what: &str, v: &std::ffi::OsStr) -> Result<String> {
 
 /// Waits until a daemon holds `daemon.lock`: the service really runs.
 fn wait_for_daemon(s: &Setup, service: Service) -> Result<i32> {
-    let home = Path::new(&s.home);
+    let home = Home::at(s.home.clone().into());
     let deadline = Instant::now() + START_TIMEOUT;
-    while lifecycle::daemon_pid(home).is_none() && Instant::now() < deadline {
+    while lifecycle::daemon_pid(&home).is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    lifecycle::daemon_pid(home).ok_or_else(|| {
+    lifecycle::daemon_pid(&home).ok_or_else(|| {
         let see = match service {
             Service::Launchd => format!("{}/logs/launchd.err", s.home),
             Service::Systemd => "journalctl --user -u bach-daemon.service".into(),
@@ -218,7 +217,7 @@ impl Runner {
     pub fn run(&self, tool: &str, args: &[&str]) -> Result<Ran> {
         let line = args.iter().fold(sh_quote(tool).into_owned(), |l, a| l + " " + &sh_quote(a));
         if self.dry {
-            println!("{line}");
+            say!("{line}");
             return Ok(Ran { code: 0, failure: String::new() });
         }
         let out = Command::new(tool).args(args).stdin(Stdio::null()).output().map_err(|e| {
@@ -240,7 +239,7 @@ impl Runner {
     /// Says what happens between commands; in a dry run as a `#` comment.
     pub fn note(&self, what: &str) {
         if self.dry {
-            println!("# {what}");
+            say!("# {what}");
         }
     }
 
@@ -252,7 +251,7 @@ impl Runner {
         if self.dry {
             return Ok(lifecycle::StopOutcome::NotRunning);
         }
-        match lifecycle::stop_daemon(Path::new(home), STOP_TIMEOUT)? {
+        match lifecycle::stop_daemon(&Home::at(home.into()), STOP_TIMEOUT)? {
             lifecycle::StopOutcome::TimedOut(pid) => Err(Error::fail(format!(
                 "the running daemon (pid {pid}) did not stop within {}s; \
                  stop it (kill -KILL {pid}) and install again",

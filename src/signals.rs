@@ -44,7 +44,7 @@ impl SelfPipe {
     pub fn drain(&self) -> Caught {
         let mut caught = Caught::default();
         let mut buf = [0u8; 64];
-        while let Ok(n @ 1..) = sys::read_nonblock(self.read.as_fd(), &mut buf) {
+        while let Ok(sys::Ready::Data(n)) = sys::read_ready(self.read.as_fd(), &mut buf) {
             for sig in buf[..n].iter().map(|&b| i32::from(b)) {
                 caught.stop |= sig == libc::SIGTERM || sig == libc::SIGINT;
                 caught.hup |= sig == libc::SIGHUP;

@@ -2,26 +2,50 @@
 //! `Host` trait so that a host can embed it and tests can drive it with a
 //! fake process table and a fake clock.
 //!
-//! A tick reads, in this order, the supervised set (`ps`), then the desired
-//! set (the store), asks the pure `reconcile` for a plan, carries it out and
-//! reports. A child's exit wakes the loop at once: the crash is recorded by
-//! a quick tick that trusts the last `ps` minus the reaped pids.
+//! A tick brings, in this order, the supervised set up to date (`ps`, or
+//! the table kept current between reads), then the desired set (the store,
+//! so a `sessions end` between the two reads is seen as a stray, not a
+//! crash), asks the pure `reconcile` for a plan, carries it out and
+//! publishes. A child's exit wakes the loop at once: a crash is recorded
+//! from its status alone, without a `ps` scan.
 
-use crate::config::Config;
-use crate::reconcile::{self, Key, Ledger, Observed, Plan, Policy, Watcher};
+use crate::reconcile::{self, Exit, Key, Ledger, Observed, Plan, Policy, Watcher};
 use crate::store::Want;
 use std::collections::BTreeMap;
+
+pub use crate::spawn::Spawned;
 
 /// The supervised set: this home's watcher processes, by key.
 pub type Supervised = BTreeMap<Key, Vec<Watcher>>;
 
-/// What a spawn did.
+/// The desired set: what the store wants watched, by key.
+pub type Desired = BTreeMap<Key, Want>;
+
+/// How a tick learns what runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Spawned {
-    /// A new watcher runs with this pid (and process group).
-    Started(i32),
-    /// The key's lock is held already, by this pid: nothing was spawned.
-    Held(i32),
+pub enum Table {
+    /// Read the process table (`ps`).
+    Read,
+    /// Reuse the last table, kept current by reaped children.
+    Reuse,
+}
+
+/// How a tick reads the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// Only what changed since the last read (the folders' stamps say).
+    Changed,
+    /// Everything, now (before a watcher is retired).
+    Fresh,
+}
+
+/// Which signal `retire` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Ask the watcher to finish.
+    Term,
+    /// It outlived SIGTERM.
+    Kill,
 }
 
 /// Why `wait` returned.
@@ -29,117 +53,148 @@ pub enum Spawned {
 pub struct Wake {
     /// SIGTERM or SIGINT: end the loop.
     pub stop: bool,
-    /// A new configuration (SIGHUP, parsed and valid).
-    pub config: Option<Config>,
-    /// Children reaped: pid and `exit N` / `signal N`.
-    pub exits: Vec<(i32, String)>,
+    /// New rules (SIGHUP brought a valid configuration).
+    pub policy: Option<Policy>,
+    /// Children reaped: pid and how each ended.
+    pub exits: Vec<(i32, Exit)>,
 }
 
 /// Every side effect of the loop.
 pub trait Host {
-    /// The time in milliseconds since the Unix epoch.
+    /// Now, in monotonic milliseconds (any origin): every deadline of the
+    /// loop is on this clock.
     fn now(&mut self) -> u64;
-    /// This home's watchers from the process table, or why it is unknown.
-    fn read_supervised(&mut self) -> Result<Supervised, String>;
-    /// Brings the desired set up to date (in place: a host that knows
-    /// nothing changed leaves it as it is).
-    fn read_desired(&mut self, desired: &mut BTreeMap<Key, Want>);
+    /// Brings the supervised set up to date; `Err` when what runs is unknown.
+    fn read_supervised(&mut self, how: Table, supervised: &mut Supervised) -> Result<(), String>;
+    /// Brings the desired set up to date (a host that knows nothing changed
+    /// leaves it as it is; a store it cannot read keeps the last set).
+    fn read_desired(&mut self, how: Store, desired: &mut Desired);
     /// Spawns the watcher of `key` unless its lock is held.
     fn spawn(&mut self, key: &str, artifact: &str) -> Result<Spawned, String>;
     /// Sends `signal` to the watcher `pid` of `key` if it may be signalled.
-    fn retire(&mut self, key: &str, pid: i32, pgid: i32, signal: i32);
-    /// Sleeps until `deadline` (ms) or a signal.
-    fn wait(&mut self, deadline: u64) -> Wake;
+    fn retire(&mut self, key: &str, pid: i32, signal: Signal);
     /// Logs what was decided and publishes the state.
-    fn report(&mut self, events: &[String], ledger: &Ledger, problem: Option<&str>);
+    fn publish(&mut self, events: &[String], ledger: &Ledger, problem: Option<&str>);
+    /// Removes what is left of keys long gone (the host keeps its own pace).
+    fn sweep(&mut self, desired: &Desired);
+    /// Sleeps until `deadline` (monotonic ms), a signal or a child's exit.
+    fn wait(&mut self, deadline: u64) -> Wake;
 }
 
-/// The loop's state: the ledger and what it knows between ticks.
-#[derive(Default)]
+/// The loop's state: the rules, the ledger, and what it observes.
 pub struct Supervisor {
+    /// The rules in force.
+    pub policy: Policy,
     /// The crash ledger.
     pub ledger: Ledger,
-    /// The settings in force.
-    pub config: Config,
-    desired: BTreeMap<Key, Want>,
-    snapshot: Option<Supervised>,
+    /// What the last tick saw, kept current between ticks.
+    pub seen: Observed,
+    /// What keeps it from supervising now (the table is unknown).
+    pub problem: Option<String>,
     children: BTreeMap<i32, Key>,
-    exits: Vec<(Key, String)>,
-    problem: Option<String>,
 }
 
 impl Supervisor {
     /// A supervisor starting from a ledger loaded from `daemon.state`.
-    pub fn new(config: Config, ledger: Ledger) -> Supervisor {
-        Supervisor { ledger, config, ..Supervisor::default() }
+    pub fn new(policy: Policy, ledger: Ledger) -> Supervisor {
+        let (seen, problem, children) = (Observed::default(), None, BTreeMap::new());
+        Supervisor { policy, ledger, seen, problem, children }
     }
 
-    /// Runs until SIGTERM or SIGINT.
+    /// Runs until SIGTERM or SIGINT: tick, sweep, wait until the next tick
+    /// or deadline.
     pub fn run(&mut self, host: &mut impl Host) {
-        let mut next_tick = 0;
-        let mut full = true;
+        let (mut table, mut next_tick) = (Table::Read, 0);
         loop {
             let now = host.now();
-            if full {
-                next_tick = now + self.config.reconcile_seconds * 1000;
+            if now >= next_tick {
+                table = Table::Read; // the tick is due anyway
             }
-            let plan = self.tick(host, full);
-            let deadline = plan.wake_at.map_or(next_tick, |w| w.min(next_tick));
-            let wake = host.wait(deadline);
+            if table == Table::Read {
+                next_tick = now.saturating_add(self.policy.tick);
+            }
+            let plan = self.tick(host, table);
+            host.sweep(&self.seen.desired);
+            let wake = host.wait(plan.wake_at.map_or(next_tick, |w| w.min(next_tick)));
             if wake.stop {
                 return;
             }
-            // A crash is recorded from the reaped status alone; a clean exit
-            // (SIGTERM, or a lock found taken) asks `ps` who watches now.
-            full = wake.exits.iter().all(|(_, s)| s == "exit 0");
-            if let Some(c) = wake.config {
-                (self.config, full) = (c, true);
-            }
-            self.reaped(wake.exits);
+            table = self.woken(wake);
         }
     }
 
-    /// Takes reaped children out of the snapshot and keeps their statuses.
-    fn reaped(&mut self, exits: Vec<(i32, String)>) {
-        for (pid, status) in exits {
-            let Some(key) = self.children.remove(&pid) else {
-                continue;
-            };
-            if let Some(procs) = self.snapshot.as_mut().and_then(|s| s.get_mut(&key)) {
-                procs.retain(|p| p.pid != pid);
-                if procs.is_empty() {
-                    self.snapshot.as_mut().map(|s| s.remove(&key));
-                }
+    /// Applies what woke the loop; says how the next tick learns what runs:
+    /// a crash is recorded from the reaped status alone, but a clean exit
+    /// (SIGTERM, or a lock found taken) and new rules ask `ps`.
+    fn woken(&mut self, wake: Wake) -> Table {
+        let mut clean = true;
+        for (pid, exit) in wake.exits {
+            let Some(key) = self.children.remove(&pid) else { continue };
+            self.forget(&key, pid);
+            clean &= exit.clean();
+            self.seen.exits.push((key, exit));
+        }
+        let table = if clean || wake.policy.is_some() { Table::Read } else { Table::Reuse };
+        if let Some(p) = wake.policy {
+            self.policy = p;
+        }
+        table
+    }
+
+    /// Takes a reaped watcher out of the supervised set.
+    fn forget(&mut self, key: &str, pid: i32) {
+        if let Some(procs) = self.seen.supervised.get_mut(key) {
+            procs.retain(|w| w.pid != pid);
+            if procs.is_empty() {
+                self.seen.supervised.remove(key);
             }
-            self.exits.push((key, status));
         }
     }
 
-    /// One tick; `full` reads the process table, otherwise the last one is
-    /// trusted (a quick tick after a child's exit). Returns the plan.
-    pub fn tick(&mut self, host: &mut impl Host, full: bool) -> Plan {
+    /// One tick. Returns the plan.
+    pub fn tick(&mut self, host: &mut impl Host, table: Table) -> Plan {
         let now = host.now();
-        if full {
-            match host.read_supervised() {
-                Ok(s) => (self.snapshot, self.problem) = (Some(s), None),
-                Err(e) => (self.snapshot, self.problem) = (None, Some(e)),
-            }
-        }
-        host.read_desired(&mut self.desired);
-        let Some(supervised) = self.snapshot.take() else {
-            // The process table is unknown: spawn nothing, retire nothing.
-            host.report(&[], &self.ledger, self.problem.as_deref());
+        self.problem = host.read_supervised(table, &mut self.seen.supervised).err();
+        host.read_desired(Store::Changed, &mut self.seen.desired);
+        if self.problem.is_some() {
+            // What runs is unknown: spawn nothing, retire nothing.
+            host.publish(&[], &self.ledger, self.problem.as_deref());
             return Plan::default();
+        }
+        let ledger = std::mem::take(&mut self.ledger);
+        let (mut plan, ledger) = reconcile::reconcile(&self.seen, ledger, &self.policy, now);
+        self.ledger = ledger;
+        self.seen.exits.clear();
+        if !plan.retire.is_empty() || !plan.kill.is_empty() {
+            self.confirm_retirements(host, &mut plan, now);
+        }
+        self.carry_out(host, &mut plan, now);
+        host.publish(&plan.events, &self.ledger, None);
+        plan
+    }
+
+    /// Reads the store afresh before any watcher is signalled (a folder's
+    /// stamp can miss a change) and calls off the retirement of a key that
+    /// turns out to be desired.
+    fn confirm_retirements(&mut self, host: &mut impl Host, plan: &mut Plan, now: u64) {
+        host.read_desired(Store::Fresh, &mut self.seen.desired);
+        let (desired, ledger) = (&self.seen.desired, &mut self.ledger);
+        let mut unwanted = |(key, _): &(Key, i32)| {
+            let stray = desired.get(key).map_or(true, |w| w.all_gone);
+            if let Some(e) = ledger.get_mut(key).filter(|_| !stray) {
+                reconcile::call_off(e, now);
+            }
+            stray
         };
-        let (desired, exits) = (std::mem::take(&mut self.desired), std::mem::take(&mut self.exits));
-        let obs = Observed { desired, supervised, exits };
-        let policy = Policy::new(&self.config);
-        let (mut plan, mut ledger) =
-            reconcile::reconcile(&obs, std::mem::take(&mut self.ledger), &policy, now);
-        let mut supervised = obs.supervised;
-        self.desired = obs.desired;
+        plan.retire.retain(&mut unwanted);
+        plan.kill.retain(&mut unwanted);
+    }
+
+    /// Spawns, retires and kills what the plan says; a spawn that fails is
+    /// a crash, recorded (with its wake-up) by the ledger's rules.
+    fn carry_out(&mut self, host: &mut impl Host, plan: &mut Plan, now: u64) {
         for (key, artifact) in plan.spawn.clone() {
-            let (pid, holds) = match host.spawn(&key, &artifact) {
+            let (pid, holds_lock) = match host.spawn(&key, &artifact) {
                 Ok(Spawned::Started(pid)) => {
                     self.children.insert(pid, key.clone());
                     plan.events
@@ -148,27 +203,21 @@ impl Supervisor {
                 }
                 Ok(Spawned::Held(pid)) => (pid, Some(true)),
                 Err(why) => {
-                    let why = format!("spawn failed: {why}");
-                    if let Some(e) = ledger.get_mut(&key) {
-                        reconcile::crash(&mut plan, &key, e, why, &policy, now);
+                    if let Some(e) = self.ledger.get_mut(&key) {
+                        reconcile::spawn_failed(plan, &key, e, why, &self.policy, now);
                     }
                     continue;
                 }
             };
-            supervised.entry(key).or_default().push(Watcher { pid, pgid: pid, holds_lock: holds });
+            let w = Watcher { pid, holds_lock, artifact };
+            self.seen.supervised.entry(key).or_default().push(w);
         }
-        for (key, pid, pgid) in &plan.retire {
-            host.retire(key, *pid, *pgid, libc::SIGTERM);
+        for (key, pid) in &plan.retire {
+            host.retire(key, *pid, Signal::Term);
         }
-        for (key, pid, pgid) in &plan.kill {
-            host.retire(key, *pid, *pgid, libc::SIGKILL);
+        for (key, pid) in &plan.kill {
+            host.retire(key, *pid, Signal::Kill);
         }
-        if let Some(t) = ledger.values().filter_map(|e| e.next_retry).filter(|&t| t > now).min() {
-            plan.wake(t);
-        }
-        host.report(&plan.events, &ledger, self.problem.as_deref());
-        (self.snapshot, self.ledger) = (Some(supervised), ledger);
-        plan
     }
 }
 

@@ -1,21 +1,25 @@
 use super::*;
-use crate::store::Want;
+use crate::config::Config;
+use crate::reconcile::Phase;
 
 /// A fake process table and clock.
 #[derive(Default)]
 struct Fake {
     now: u64,
     table: Supervised,
-    desired: BTreeMap<Key, Want>,
+    desired: Desired,
+    /// The desired set a fresh read finds (a change the stamp missed).
+    fresh: Option<Desired>,
     ps_fails: bool,
     spawn_fails: bool,
     next_pid: i32,
     spawned: Vec<Key>,
-    signals: Vec<(i32, i32)>,
+    signals: Vec<(i32, Signal)>,
     events: Vec<String>,
     problems: Vec<Option<String>>,
     /// How often the process table was read.
     reads: u32,
+    sweeps: u32,
     /// What `wait` returns, last first; then a stop. `None`: never stop.
     script: Option<Vec<Wake>>,
 }
@@ -24,61 +28,79 @@ impl Host for Fake {
     fn now(&mut self) -> u64 {
         self.now
     }
-    fn read_supervised(&mut self) -> Result<Supervised, String> {
+    fn read_supervised(&mut self, how: Table, supervised: &mut Supervised) -> Result<(), String> {
+        if how == Table::Reuse {
+            return Ok(());
+        }
         self.reads += 1;
         if self.ps_fails {
             return Err("ps timed out".into());
         }
-        Ok(self.table.clone())
+        supervised.clone_from(&self.table);
+        Ok(())
     }
-    fn read_desired(&mut self, desired: &mut BTreeMap<Key, Want>) {
-        desired.clone_from(&self.desired);
+    fn read_desired(&mut self, how: Store, desired: &mut Desired) {
+        match (how, &self.fresh) {
+            (Store::Fresh, Some(f)) => desired.clone_from(f),
+            _ => desired.clone_from(&self.desired),
+        }
     }
-    fn spawn(&mut self, key: &str, _artifact: &str) -> Result<Spawned, String> {
+    fn spawn(&mut self, key: &str, artifact: &str) -> Result<Spawned, String> {
         if self.spawn_fails {
             return Err("no such file".into());
         }
         self.next_pid += 1;
         let pid = 100 + self.next_pid;
-        self.table.insert(key.into(), vec![Watcher { pid, pgid: pid, holds_lock: None }]);
+        let w = Watcher { pid, holds_lock: None, artifact: artifact.into() };
+        self.table.insert(key.into(), vec![w]);
         self.spawned.push(key.into());
         Ok(Spawned::Started(pid))
     }
-    fn retire(&mut self, _key: &str, pid: i32, _pgid: i32, signal: i32) {
+    fn retire(&mut self, _key: &str, pid: i32, signal: Signal) {
         self.signals.push((pid, signal));
     }
-    fn wait(&mut self, deadline: u64) -> Wake {
-        self.now = deadline;
-        match self.script.as_mut() {
-            Some(wakes) => wakes.pop().unwrap_or(Wake { stop: true, ..Wake::default() }),
-            None => Wake::default(),
-        }
-    }
-    fn report(&mut self, events: &[String], _ledger: &Ledger, problem: Option<&str>) {
+    fn publish(&mut self, events: &[String], _ledger: &Ledger, problem: Option<&str>) {
         self.events.extend_from_slice(events);
         self.problems.push(problem.map(String::from));
     }
+    fn sweep(&mut self, _desired: &Desired) {
+        self.sweeps += 1;
+    }
+    fn wait(&mut self, deadline: u64) -> Wake {
+        assert!(deadline > self.now, "a wait that would spin: {deadline} <= {}", self.now);
+        let wake = match self.script.as_mut() {
+            Some(wakes) => wakes.pop().unwrap_or(Wake { stop: true, ..Wake::default() }),
+            None => Wake::default(),
+        };
+        // An event wakes the loop a moment later; otherwise it sleeps to the deadline.
+        let event = wake.stop || wake.policy.is_some() || !wake.exits.is_empty();
+        self.now = if event { self.now + 1 } else { deadline };
+        wake
+    }
+}
+
+fn want(k: &str) -> Want {
+    Want { artifact: format!("/a/{k}"), sessions: vec![], all_gone: false }
 }
 
 fn fake(keys: &[&str]) -> Fake {
-    let desired = keys
-        .iter()
-        .map(|k| {
-            (k.to_string(), Want { artifact: format!("/a/{k}"), sessions: vec![], all_gone: false })
-        })
-        .collect();
+    let desired = keys.iter().map(|k| (k.to_string(), want(k))).collect();
     Fake { now: 1_000_000, desired, ..Fake::default() }
+}
+
+fn sup() -> Supervisor {
+    Supervisor::new(Policy::new(&Config::default()), Ledger::new())
 }
 
 #[test]
 fn three_ticks_spawn_once_then_adopt() {
     let mut host = fake(&["k1", "k2"]);
-    let mut sup = Supervisor::new(Config::default(), Ledger::new());
-    let plan = sup.tick(&mut host, true);
+    let mut sup = sup();
+    let plan = sup.tick(&mut host, Table::Read);
     assert_eq!(plan.spawn.len(), 2);
     for _ in 0..2 {
         host.now += 1000;
-        assert!(sup.tick(&mut host, true).spawn.is_empty());
+        assert!(sup.tick(&mut host, Table::Read).spawn.is_empty());
     }
     assert_eq!(host.spawned, ["k1", "k2"]);
     assert!(host.events[0].starts_with("spawned watcher pid 101 for /a/k1"));
@@ -87,30 +109,33 @@ fn three_ticks_spawn_once_then_adopt() {
 #[test]
 fn a_reaped_child_is_a_crash_without_reading_ps() {
     let mut host = fake(&["k"]);
-    let mut sup = Supervisor::new(Config::default(), Ledger::new());
-    sup.tick(&mut host, true);
+    let mut sup = sup();
+    sup.tick(&mut host, Table::Read);
     host.ps_fails = true; // a quick tick must not need ps
-    sup.reaped(vec![(101, "signal 9".into())]);
+    let table = sup.woken(Wake { exits: vec![(101, Exit::Signal(9))], ..Wake::default() });
+    assert_eq!(table, Table::Reuse);
     host.now += 5;
-    let plan = sup.tick(&mut host, false);
+    let plan = sup.tick(&mut host, table);
     assert!(plan.spawn.is_empty());
     let e = &sup.ledger["k"];
-    assert_eq!((e.crashes, e.last_exit.as_deref()), (1, Some("signal 9")));
-    assert_eq!(e.next_retry, Some(host.now + 1000));
+    assert_eq!((e.crashes, e.last_exit.clone()), (1, Some(Exit::Signal(9))));
+    assert_eq!(e.phase, Phase::Backoff { until: host.now + 1000 });
+    assert_eq!(host.reads, 1);
 }
 
 #[test]
-fn a_failed_spawn_is_a_crash_with_backoff() {
+fn a_failed_spawn_is_a_crash_with_backoff_and_its_wake_up() {
     let mut host = fake(&["k"]);
     host.spawn_fails = true;
-    let mut sup = Supervisor::new(Config::default(), Ledger::new());
-    let plan = sup.tick(&mut host, true);
-    assert_eq!(sup.ledger["k"].last_exit.as_deref(), Some("spawn failed: no such file"));
-    assert_eq!(plan.wake_at, Some(host.now + 1000));
+    let mut sup = sup();
+    let plan = sup.tick(&mut host, Table::Read);
+    let e = &sup.ledger["k"];
+    assert_eq!(e.last_exit, Some(Exit::SpawnFailed("no such file".into())));
+    assert_eq!(plan.wake_at, Some(host.now + 1000), "the ledger's rules set the wake-up");
     host.now += 500;
-    assert!(sup.tick(&mut host, true).spawn.is_empty(), "waits out the backoff");
+    assert!(sup.tick(&mut host, Table::Read).spawn.is_empty(), "waits out the backoff");
     host.now += 500;
-    sup.tick(&mut host, true);
+    sup.tick(&mut host, Table::Read);
     assert_eq!(sup.ledger["k"].crashes, 2);
 }
 
@@ -118,30 +143,61 @@ fn a_failed_spawn_is_a_crash_with_backoff() {
 fn unknown_process_table_spawns_and_retires_nothing() {
     let mut host = fake(&["k"]);
     host.ps_fails = true;
-    host.table.insert("stray".into(), vec![Watcher { pid: 50, pgid: 50, holds_lock: None }]);
-    let mut sup =
-        Supervisor::new(Config { stray_grace_seconds: 0, ..Config::default() }, Ledger::new());
-    let plan = sup.tick(&mut host, true);
+    let stray = Watcher { pid: 50, holds_lock: None, artifact: "/s".into() };
+    host.table.insert("stray".into(), vec![stray]);
+    let mut sup = Supervisor::new(
+        Policy::new(&Config { stray_grace_seconds: 0, ..Config::default() }),
+        Ledger::new(),
+    );
+    let plan = sup.tick(&mut host, Table::Read);
     assert_eq!(plan, Plan::default());
     assert!(host.spawned.is_empty() && host.signals.is_empty());
     assert_eq!(host.problems, [Some("ps timed out".to_string())]);
 }
 
 #[test]
-fn run_stops_on_request() {
+fn run_stops_on_request_and_sweeps_every_turn() {
     let mut host = fake(&["k"]);
     host.script = Some(vec![Wake::default(), Wake::default()]);
-    Supervisor::new(Config::default(), Ledger::new()).run(&mut host);
+    sup().run(&mut host);
     assert_eq!((host.reads, host.spawned.len()), (3, 1), "three ticks, one spawn");
-    assert_eq!(host.now, 1_000_000 + 15_000, "waits reconcile_seconds between ticks");
+    assert_eq!(host.sweeps, 3, "the sweep is a step of every turn");
+    assert_eq!(host.now, 1_000_000 + 10_000 + 1, "waits reconcile_seconds between ticks");
 }
 
 #[test]
 fn a_clean_exit_asks_ps_and_a_crash_does_not() {
-    for (status, reads) in [("exit 0", 2), ("signal 9", 1), ("exit 1", 1)] {
+    for (exit, reads) in [(Exit::Code(0), 2), (Exit::Signal(9), 1), (Exit::Code(1), 1)] {
         let mut host = fake(&["k"]);
-        host.script = Some(vec![Wake { exits: vec![(101, status.into())], ..Wake::default() }]);
-        Supervisor::new(Config::default(), Ledger::new()).run(&mut host);
-        assert_eq!(host.reads, reads, "after {status}");
+        host.script = Some(vec![Wake { exits: vec![(101, exit.clone())], ..Wake::default() }]);
+        sup().run(&mut host);
+        assert_eq!(host.reads, reads, "after {exit}");
     }
+}
+
+#[test]
+fn a_stray_is_never_retired_when_a_fresh_read_finds_it_desired() {
+    let mut host = fake(&[]);
+    let w = Watcher { pid: 60, holds_lock: None, artifact: "/a/k".into() };
+    host.table.insert("k".into(), vec![w]);
+    let mut sup = Supervisor::new(
+        Policy::new(&Config { stray_grace_seconds: 0, ..Config::default() }),
+        Ledger::new(),
+    );
+    // The folders' stamp missed a new session for "k"; only a fresh read sees it.
+    host.fresh = Some(Desired::from([("k".to_string(), want("k"))]));
+    let plan = sup.tick(&mut host, Table::Read);
+    assert!(plan.retire.is_empty() && host.signals.is_empty(), "{plan:?}");
+    host.fresh = None;
+    host.now += 1000;
+    sup.tick(&mut host, Table::Read);
+    assert_eq!(host.signals, [(60, Signal::Term)], "retired once it truly is a stray");
+}
+
+#[test]
+fn new_rules_from_sighup_apply_and_ask_ps() {
+    let mut sup = sup();
+    let policy = Policy::new(&Config { reconcile_seconds: 1, ..Config::default() });
+    let table = sup.woken(Wake { policy: Some(policy.clone()), ..Wake::default() });
+    assert_eq!((table, sup.policy.tick), (Table::Read, 1000));
 }

@@ -84,12 +84,13 @@ pub fn reap_any() -> io::Result<Option<(i32, libc::c_int)>> {
     }
 }
 
-/// Describes a wait status as "exit N" or "signal N".
-pub fn describe_status(status: libc::c_int) -> String {
+/// How a process ended, from its wait status.
+pub fn exit_of(status: libc::c_int) -> crate::reconcile::Exit {
+    use crate::reconcile::Exit;
     if libc::WIFSIGNALED(status) {
-        format!("signal {}", libc::WTERMSIG(status))
+        Exit::Signal(libc::WTERMSIG(status))
     } else {
-        format!("exit {}", libc::WEXITSTATUS(status))
+        Exit::Code(libc::WEXITSTATUS(status))
     }
 }
 
@@ -139,18 +140,36 @@ pub fn poll(fds: &[BorrowedFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
     }
 }
 
-/// Reads what is available without blocking; `Ok(0)` at end of file or when
-/// nothing is waiting (`EAGAIN`).
-pub fn read_nonblock(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
+/// What a read without blocking found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ready {
+    /// This many bytes.
+    Data(usize),
+    /// End of file: the writer is gone.
+    End,
+    /// Nothing is waiting now (`EAGAIN`, or a signal interrupted the read).
+    Empty,
+}
+
+/// Reads what is available from a non-blocking descriptor.
+pub fn read_ready(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<Ready> {
     // SAFETY: buf is valid for writes of buf.len() bytes.
     let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n >= 0 {
-        return Ok(n as usize);
+    match n {
+        0 => Ok(Ready::End),
+        1.. => Ok(Ready::Data(n as usize)),
+        _ => match io::Error::last_os_error() {
+            e if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
+                Ok(Ready::Empty)
+            }
+            e => Err(e),
+        },
     }
-    match io::Error::last_os_error() {
-        e if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(0),
-        e => Err(e),
-    }
+}
+
+/// A timeout for `poll`: milliseconds rounded up, at most a day.
+pub fn poll_ms(d: std::time::Duration) -> i32 {
+    d.as_micros().div_ceil(1000).min(86_400_000) as i32
 }
 
 /// What a lock attempt found.
@@ -280,7 +299,21 @@ mod tests {
 
     #[test]
     fn status_is_described_like_a_shell() {
-        assert_eq!(describe_status(3 << 8), "exit 3");
-        assert_eq!(describe_status(9), "signal 9");
+        use crate::reconcile::Exit;
+        assert_eq!(exit_of(3 << 8), Exit::Code(3));
+        assert_eq!(exit_of(9), Exit::Signal(9));
+    }
+
+    #[test]
+    fn a_pipe_reads_data_then_empty_then_end() {
+        let (r, w) = pipe().unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(read_ready(r.as_fd(), &mut buf).unwrap(), Ready::Empty);
+        // SAFETY: w is an open pipe end; the byte outlives the call.
+        assert_eq!(unsafe { libc::write(w.as_raw_fd(), b"x".as_ptr().cast(), 1) }, 1);
+        assert_eq!(read_ready(r.as_fd(), &mut buf).unwrap(), Ready::Data(1));
+        drop(w);
+        assert_eq!(read_ready(r.as_fd(), &mut buf).unwrap(), Ready::End);
+        assert_eq!(poll_ms(std::time::Duration::from_micros(1)), 1, "rounded up");
     }
 }

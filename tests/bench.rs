@@ -4,10 +4,9 @@
 //! build of the same version (the static musl one, say).
 
 use bach::config::Config;
-use bach::reconcile::{Key, Ledger, Watcher};
-use bach::store::{self, Want};
-use bach::supervisor::{Host, Spawned, Supervised, Supervisor, Wake};
-use std::collections::BTreeMap;
+use bach::reconcile::{Ledger, Policy, Watcher};
+use bach::store;
+use bach::supervisor::{self, Desired, Host, Signal, Spawned, Supervised, Supervisor, Table, Wake};
 use std::fs;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -156,8 +155,9 @@ fn crash_recorded_and_replaced_after_sigkill() {
     let h = Home::new("crash");
     h.sessions(1, "daemon_reconcile_seconds = 5\nbackoff_base_seconds = 1\n");
     let mut d = h.cmd(&["daemon", "run"]).spawn().unwrap();
-    let key = store::key(h.home.to_str().unwrap(), &h.root.join("a0.jsonl").to_string_lossy());
-    let lock = bach::spawn::lock_path(&h.home, &key);
+    let home = bach::home::Home::at(h.home.clone());
+    let key = home.key(&h.root.join("a0.jsonl").to_string_lossy());
+    let lock = home.lock(&key);
     let state = h.home.join("daemon.state");
     let (mut recorded, mut replaced) = (Vec::new(), Vec::new());
     for round in 1..=5 {
@@ -232,44 +232,48 @@ impl Host for Synthetic {
     fn now(&mut self) -> u64 {
         self.now
     }
-    fn read_supervised(&mut self) -> Result<Supervised, String> {
-        Ok(self.table.clone())
+    fn read_supervised(&mut self, how: Table, supervised: &mut Supervised) -> Result<(), String> {
+        if how == Table::Read {
+            supervised.clone_from(&self.table);
+        }
+        Ok(())
     }
-    fn read_desired(&mut self, desired: &mut BTreeMap<Key, Want>) {
+    fn read_desired(&mut self, _how: supervisor::Store, desired: &mut Desired) {
         if self.changed {
-            *desired = store::desired(self.st.home_str(), &self.sessions, &self.tasks, Some(&[]));
+            let home = self.st.home.as_str();
+            *desired = store::desired(home, &self.sessions, &self.tasks, Some(&[]));
             self.changed = false;
         }
     }
     fn spawn(&mut self, _key: &str, _artifact: &str) -> Result<Spawned, String> {
         Ok(Spawned::Started(1000))
     }
-    fn retire(&mut self, _key: &str, _pid: i32, _pgid: i32, _signal: i32) {}
+    fn retire(&mut self, _key: &str, _pid: i32, _signal: Signal) {}
+    fn publish(&mut self, _events: &[String], ledger: &Ledger, _problem: Option<&str>) {
+        let h = bach::ledger::Header { pid: 1, started: 0, reconcile_seconds: 1, problem: None };
+        let clock = bach::time::Clock { mono: self.now, wall: 1_700_000_000_000 };
+        std::hint::black_box(bach::ledger::render(&h, &Config::default(), ledger, clock));
+    }
+    fn sweep(&mut self, _desired: &Desired) {}
     fn wait(&mut self, deadline: u64) -> Wake {
         self.now = deadline;
         Wake::default()
-    }
-    fn report(&mut self, _events: &[String], ledger: &Ledger, _problem: Option<&str>) {
-        let h = bach::ledger::Header { pid: 1, started: 0, reconcile_seconds: 1, problem: None };
-        std::hint::black_box(bach::ledger::render(&h, &Config::default(), ledger));
     }
 }
 
 fn synthetic(h: &Home, n: usize) -> Synthetic {
     let arts = h.sessions(n, "");
-    let st = store::Store { home: h.home.clone() };
+    let st = store::Store { home: bach::home::Home::at(h.home.clone()) };
     let table = arts
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            (
-                store::key(st.home_str(), a),
-                vec![Watcher { pid: 10 + i as i32, pgid: 10 + i as i32, holds_lock: None }],
-            )
+            let w = Watcher { pid: 10 + i as i32, holds_lock: None, artifact: a.clone() };
+            (st.home.key(a), vec![w])
         })
         .collect();
-    let (sessions, _) = st.sessions();
-    let (tasks, _) = st.tasks();
+    let (sessions, _) = st.sessions().unwrap();
+    let (tasks, _) = st.tasks().unwrap();
     Synthetic { st, table, sessions, tasks, now: 1_000_000, changed: true }
 }
 
@@ -279,26 +283,26 @@ fn tick_cost_at_10_100_1000_artifacts() {
     for n in [10, 100, 1000] {
         let h = Home::new(&format!("tick{n}"));
         let mut host = synthetic(&h, n);
-        let mut sup = Supervisor::new(Config::default(), Ledger::new());
-        sup.tick(&mut host, true);
+        let mut sup = Supervisor::new(Policy::new(&Config::default()), Ledger::new());
+        sup.tick(&mut host, Table::Read);
         let (mut own, mut reread) = (Vec::new(), Vec::new());
         for _ in 0..50 {
             host.now += 1000;
             let c = cpu_thread();
-            sup.tick(&mut host, true);
+            sup.tick(&mut host, Table::Read);
             own.push((cpu_thread() - c).as_secs_f64() * 1e3);
             // The same with the store re-read from disk (what a changed folder costs).
             let c = cpu_thread();
-            (host.sessions, _) = host.st.sessions();
-            (host.tasks, _) = host.st.tasks();
+            (host.sessions, _) = host.st.sessions().unwrap();
+            (host.tasks, _) = host.st.tasks().unwrap();
             host.changed = true;
-            sup.tick(&mut host, true);
+            sup.tick(&mut host, Table::Read);
             reread.push((cpu_thread() - c).as_secs_f64() * 1e3);
         }
         let ps: Vec<f64> = (0..10)
             .map(|_| {
                 let t = Instant::now();
-                bach::procs::snapshot(Duration::from_secs(5)).unwrap();
+                bach::procs::snapshot().unwrap();
                 t.elapsed().as_secs_f64() * 1e3
             })
             .collect();
@@ -315,7 +319,7 @@ fn tick_cost_at_10_100_1000_artifacts() {
 /// The watcher's memory and idle cost. Kept in its own module so that its
 /// helpers stay local to it.
 mod watcher {
-    use bach::status::Status;
+    use bach::watcher::status::Status;
     use std::fs::{self, File};
     use std::io::{BufWriter, Write};
     use std::path::{Path, PathBuf};
@@ -353,8 +357,8 @@ mod watcher {
 
         /// Waits (ten minutes at most) until the watcher's status says `ok`.
         fn wait(&self, artifact: &Path, pid: u32, ok: impl Fn(&Status) -> bool) -> Status {
-            let key = bach::store::key(self.home.to_str().unwrap(), artifact.to_str().unwrap());
-            let path = bach::spawn::status_path(&self.home, &key);
+            let home = bach::home::Home::at(self.home.clone());
+            let path = home.status(&home.key(artifact.to_str().unwrap()));
             let deadline = Instant::now() + Duration::from_secs(600);
             loop {
                 let status = fs::read_to_string(&path).ok();
@@ -411,7 +415,7 @@ mod watcher {
             size >> 20
         );
         if idle_cpu {
-            b.wait(artifact, pid, |s| s.state == "idle");
+            b.wait(artifact, pid, |s| s.state.as_str() == "idle");
             let (t0, c0) = (Instant::now(), cpu_ticks(pid));
             std::thread::sleep(Duration::from_secs(10));
             let used = (cpu_ticks(pid) - c0) as f64 / clock_ticks_per_second() as f64;

@@ -9,7 +9,7 @@
 //! these tests are for Linux, where CI runs them.
 
 use crate::util::*;
-use bach::status::Status;
+use bach::watcher::status::Status;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -72,7 +72,7 @@ impl Drop for Daemon {
 }
 
 fn status(env: &Env, key: &str) -> Option<Status> {
-    Status::parse(&fs::read_to_string(bach::spawn::status_path(&env.home, key)).ok()?)
+    Status::parse(&fs::read_to_string(env.h().status(key)).ok()?)
 }
 
 /// Waits until every key has a watcher holding its lock; their pids.
@@ -116,7 +116,7 @@ fn proc_state(pid: i32) -> Option<char> {
 fn watcher_key(pid: i32, root: &str) -> Option<String> {
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let command = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-    let (key, artifact) = bach::ps::watcher_command(command.trim_end())?;
+    let (key, artifact) = bach::ps::watcher_command(command.trim_end(), "bach")?;
     (artifact.starts_with(root) && proc_state(pid)? != 'Z').then(|| key.into())
 }
 
@@ -434,7 +434,7 @@ fn broken_config_on_sighup_keeps_the_old_one_and_the_watchers_and_a_good_one_app
             other => Err(format!("{other:?}")),
         }
     });
-    let log1 = bach::spawn::log_path(&env.home, k1);
+    let log1 = env.h().watch_log(k1);
     wait_until("the SIGHUP passed on to the watcher", secs(3), || {
         let text = fs::read_to_string(&log1).unwrap_or_default();
         if text.contains("config reloaded") {
@@ -631,7 +631,7 @@ fn odd_artifacts_each_keep_one_watcher_and_count_no_crash() {
     let pids = watched(&env, &keys.iter().collect::<Vec<_>>(), secs(3));
     for ((art, want, error), key) in cases.iter().zip(&keys) {
         wait_until(&format!("the status of {:.60}…", art), secs(3), || match status(&env, key) {
-            Some(s) if s.state == *want && s.error.as_deref() == *error => Ok(()),
+            Some(s) if s.state.as_str() == *want && s.error.as_deref() == *error => Ok(()),
             other => Err(Box::new(other)),
         });
     }

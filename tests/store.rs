@@ -219,7 +219,7 @@ fn a_crash_between_write_and_rename_leaves_the_old_record() {
 #[test]
 fn a_record_is_never_seen_half_written() {
     let env = Env::new("atomic");
-    env.ok(&["tasks", "add", "--id", "t1", &"long title ".repeat(500)]);
+    env.ok(&["tasks", "add", "--id", "t1", "long title ".repeat(500).trim_end()]);
     let path = env.home.join("tasks/t1");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reader = {

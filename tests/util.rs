@@ -116,16 +116,21 @@ impl Env {
         p
     }
 
+    /// This test's home, resolved, as bach names its paths.
+    pub fn h(&self) -> bach::home::Home {
+        bach::home::Home::at(fs::canonicalize(&self.home).unwrap())
+    }
+
     /// The key of an artifact in this home.
     pub fn key(&self, artifact: &str) -> String {
-        bach::store::key(fs::canonicalize(&self.home).unwrap().to_str().unwrap(), artifact)
+        self.h().key(artifact)
     }
 
     /// Pids of live (non-zombie) watcher processes of this test's artifacts.
     pub fn watchers(&self) -> Vec<(i32, String)> {
-        let procs = bach::procs::snapshot(Duration::from_secs(5)).expect("ps works");
+        let procs = bach::procs::snapshot().expect("ps works");
         let root = self.root.to_str().unwrap();
-        bach::ps::watchers(&procs, bach::sys::getuid())
+        bach::ps::watchers(&procs, bach::sys::getuid(), &bach::ps::shown_path(BIN))
             .into_iter()
             .filter(|w| w.artifact.starts_with(root))
             .map(|w| (w.pid, w.artifact))
@@ -142,7 +147,7 @@ impl Drop for Env {
         // Everything else this test caused runs with this test's folder on
         // its command line, or holds one of this home's locks.
         let root = self.root.to_str().unwrap().to_string();
-        if let Ok(procs) = bach::procs::snapshot(Duration::from_secs(5)) {
+        if let Ok(procs) = bach::procs::snapshot() {
             for p in procs
                 .iter()
                 .filter(|p| !p.zombie && p.uid == bach::sys::getuid() && p.command.contains(&root))
@@ -211,7 +216,7 @@ pub fn read_kv(path: &Path) -> Vec<(String, String)> {
 
 /// The holder of a key's watch lock in this test's home.
 pub fn holder(env: &Env, key: &str) -> Option<i32> {
-    bach::lock::holder(&bach::spawn::lock_path(&env.home, key)).ok().flatten()
+    bach::lock::holder(&env.h().lock(key)).ok().flatten()
 }
 
 /// The daemon's log so far.

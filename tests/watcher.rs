@@ -2,8 +2,7 @@
 //! observed through its lock (who holds it) and its status file (what it saw).
 
 use crate::util::*;
-use bach::spawn;
-use bach::status::Status;
+use bach::watcher::status::Status;
 use std::fs;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -15,12 +14,12 @@ fn secs(n: u64) -> Duration {
 
 /// The pid holding the artifact's watcher lock.
 fn holder(env: &Env, artifact: &str) -> Option<i32> {
-    bach::lock::holder(&spawn::lock_path(&env.home, &env.key(artifact))).unwrap()
+    bach::lock::holder(&env.h().lock(&env.key(artifact))).unwrap()
 }
 
 /// The status file of the artifact's watcher.
 fn status(env: &Env, artifact: &str) -> Option<Status> {
-    let text = fs::read_to_string(spawn::status_path(&env.home, &env.key(artifact))).ok()?;
+    let text = fs::read_to_string(env.h().status(&env.key(artifact))).ok()?;
     Status::parse(&text)
 }
 
@@ -169,7 +168,7 @@ fn unreadable_artifact_is_reported_and_the_watcher_lives() {
     let unreadable = |what: &str| {
         let want = format!("the artifact is a {what}");
         wait_status(&env, &a, pid, &want, |s| {
-            s.state == "unreadable" && s.error.as_deref() == Some(&want)
+            s.state.as_str() == "unreadable" && s.error.as_deref() == Some(&want)
         });
     };
     unreadable("directory");
@@ -192,7 +191,7 @@ fn unreadable_artifact_is_reported_and_the_watcher_lives() {
         let pid = start_watcher(&mut env, &artifact);
         let want = format!("cannot open the artifact: {why}");
         wait_status(&env, &artifact, pid, &want, |s| {
-            s.state == "unreadable" && s.error.as_deref() == Some(&want)
+            s.state.as_str() == "unreadable" && s.error.as_deref() == Some(&want)
         });
     }
 }
@@ -201,7 +200,7 @@ fn unreadable_artifact_is_reported_and_the_watcher_lives() {
 fn lock_that_cannot_be_taken_exits_one_and_says_why() {
     let env = quick_env("lockdir", "");
     let a = env.artifact("s.jsonl");
-    fs::create_dir_all(spawn::lock_path(&env.home, &env.key(&a))).unwrap();
+    fs::create_dir_all(env.h().lock(&env.key(&a))).unwrap();
     let err = env.fails(&["internal", "session-watch", &a], 1);
     assert!(err.contains(".lock: is a directory"), "{err}");
 }
@@ -318,7 +317,7 @@ fn watcher_rotates_its_own_log_and_writes_to_the_new_one() {
     let env = quick_env("rotate", "log_max_bytes = 4096\n");
     let a = env.artifact("s.jsonl");
     let pid = start_session(&env, &a);
-    let log = spawn::log_path(&env.home, &env.key(&a));
+    let log = env.h().watch_log(&env.key(&a));
     append(log.to_str().unwrap(), &[b'#'; 5000]);
     let rotated = format!("{}.1", log.display());
     wait_until("the log to be rotated", secs(10), || {

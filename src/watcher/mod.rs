@@ -8,20 +8,24 @@
 //! artifact or an unwritable log never ends the watcher; every exit path
 //! kills the judge's group (by dropping it).
 
+mod follow;
+mod judge;
+pub mod status;
+
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::follow::{Follower, Mark, Sight};
-use crate::judge::{self, Judge};
+use crate::home::Home;
 use crate::lock::{self, Held, Taken};
 use crate::signals::SelfPipe;
-use crate::status::Status;
 use crate::store::{self, Store};
-use crate::{files, procs, spawn, sys};
-use std::io::Write;
+use crate::{files, log, procs, sys};
+use follow::{Follower, Mark, Sight};
+use judge::Judge;
+use status::{Status, WatchState};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -36,30 +40,22 @@ const LOG_CHECK_EVERY: Duration = Duration::from_secs(5);
 /// Quiet this long without a daemon: ask the store whether we are wanted.
 const ORPHAN_SECS: u64 = 600;
 
-/// One line in the watcher's log (its stderr), with a UTC timestamp. A log
-/// that cannot be written is ignored, never fatal (`eprintln!` panics).
-pub fn note(msg: &str) {
-    let now = crate::log::utc(files::now());
-    let line = format!("{now} {}\n", crate::text::escape(msg));
-    let _ = std::io::stderr().write_all(line.as_bytes());
-}
-
 /// Runs the watcher of `artifact`; without `key`, re-execs itself with it.
 pub fn run(key: Option<String>, artifact: &str) -> Result<u8> {
     sys::close_inherited();
-    let home = files::home()?;
-    let artifact = store::normalize_artifact(&files::cwd()?, artifact).map_err(Error::usage)?;
-    let want = store::key(home.to_str().unwrap_or_default(), &artifact);
+    let home = Home::open()?;
+    let artifact =
+        store::normalize_artifact(&crate::home::cwd()?, artifact).map_err(Error::usage)?;
+    let want = home.key(&artifact);
     let Some(key) = key else {
         // Replaces this process by the watcher with its key (same pid;
         // argv[0] the absolute path, which `ps` readers recognize).
-        let exe = std::env::current_exe();
-        let exe = exe.map_err(|e| Error::fail(format!("cannot find bach's own path: {e}")))?;
+        let exe = crate::home::exe()?;
         let args = ["internal", "session-watch", "--key", want.as_str(), artifact.as_str()];
         return Err(Error::io("run", &exe, &Command::new(&exe).args(args).exec()));
     };
     if key != want {
-        let home = home.display();
+        let home = home.as_str();
         let msg = format!("--key {key} does not match {artifact} in {home}: its key is {want}");
         return Err(Error::usage(msg));
     }
@@ -69,14 +65,14 @@ pub fn run(key: Option<String>, artifact: &str) -> Result<u8> {
 }
 
 /// Takes `watch/KEY.lock`; `None` when another watcher holds it.
-fn take_lock(home: &Path, key: &str) -> Result<Option<Held>> {
-    files::ensure_dir(&home.join("watch"))?;
-    let path = spawn::lock_path(home, key);
+fn take_lock(home: &Home, key: &str) -> Result<Option<Held>> {
+    files::ensure_dir(&home.watch())?;
+    let path = home.lock(key);
     for _ in 0..5 {
         match lock::acquire(&path)? {
             Taken::Busy(pid) => {
                 let pid = pid.map_or("another process".into(), |p| format!("pid {p}"));
-                note(&format!("already watched by {pid}"));
+                log::stamped(&format!("already watched by {pid}"));
                 return Ok(None);
             }
             // A cleaner removed the file between our open and our lock.
@@ -92,7 +88,7 @@ fn take_lock(home: &Path, key: &str) -> Result<Option<Held>> {
 
 /// A running watcher: everything it owns.
 struct Watcher {
-    home: PathBuf,
+    home: Home,
     key: String,
     config: Config,
     config_error: Option<String>,
@@ -116,9 +112,9 @@ struct Watcher {
 impl Watcher {
     /// Starts from the checkpoint and verdict a previous watcher of this
     /// key left, if it followed the same artifact.
-    fn new(home: PathBuf, key: String, artifact: String, lock: Held) -> Watcher {
-        note(&format!("watching {artifact} (key {key})"));
-        let text = files::read_small(&spawn::status_path(&home, &key), files::RECORD_MAX);
+    fn new(home: Home, key: String, artifact: String, lock: Held) -> Watcher {
+        log::stamped(&format!("watching {artifact} (key {key})"));
+        let text = files::read_small(&home.status(&key), files::RECORD_MAX);
         let saved = text.ok().flatten().and_then(|t| Status::parse(&t));
         let saved = saved.filter(|s| s.artifact == artifact).unwrap_or_default();
         let follow = Follower::new(PathBuf::from(&artifact), Mark::saved(&saved));
@@ -136,7 +132,7 @@ impl Watcher {
             published_at: Instant::now(),
             publish_failing: false,
             next_log_check: Instant::now(),
-            started: files::now(),
+            started: crate::time::now(),
             orphan_checked: None,
             _lock: lock,
         };
@@ -150,15 +146,15 @@ impl Watcher {
         loop {
             let caught = pipe.drain();
             if caught.hup && self.load_config("keeping the config in force") {
-                note("config reloaded");
+                log::stamped("config reloaded");
             }
-            let now = files::now();
+            let now = crate::time::now();
             let more = self.follow.tick(now);
             self.tend_judge(now);
             if caught.stop {
                 // Read what is left (for two seconds at most), then go.
                 let limit = Instant::now() + Duration::from_secs(2);
-                while self.follow.tick(files::now()) && Instant::now() < limit {}
+                while self.follow.tick(crate::time::now()) && Instant::now() < limit {}
                 return self.finish("stopped by a signal");
             }
             self.publish(false);
@@ -173,24 +169,24 @@ impl Watcher {
     /// Reads the config; a broken one is said and the one in force kept
     /// (at start, the defaults). Returns whether it was read.
     fn load_config(&mut self, broken: &str) -> bool {
-        match Config::load(&self.home) {
+        match Config::load(self.home.path()) {
             Ok(c) => (self.config, self.config_error) = (c, None),
             Err(e) => self.config_error = Some(format!("{e}; {broken}")),
         }
         if let Some(e) = &self.config_error {
-            note(e);
+            log::stamped(e);
         }
         self.config_error.is_none()
     }
 
-    /// `waiting`, `active`, `idle` or `unreadable`.
-    fn state(&self, now: u64) -> &'static str {
+    /// What the artifact looks like now.
+    fn state(&self, now: u64) -> WatchState {
         let quiet = now.saturating_sub(self.follow.last_activity.unwrap_or(now));
         match self.follow.sight {
-            Sight::Waiting => "waiting",
-            Sight::Unreadable(_) => "unreadable",
-            Sight::Open if quiet >= self.config.idle_seconds => "idle",
-            Sight::Open => "active",
+            Sight::Waiting => WatchState::Waiting,
+            Sight::Unreadable(_) => WatchState::Unreadable,
+            Sight::Open if quiet >= self.config.idle_seconds => WatchState::Idle,
+            Sight::Open => WatchState::Active,
         }
     }
 
@@ -202,7 +198,7 @@ impl Watcher {
         }
         errors.extend(self.config_error.as_deref());
         Status {
-            state: self.state(now).into(),
+            state: self.state(now),
             bytes: self.follow.pos,
             lines: m.lines,
             last_activity: self.follow.last_activity,
@@ -218,7 +214,7 @@ impl Watcher {
     /// Writes the status if it changed: a new state or error at once (or
     /// anything when `force`d), the rest at most once a second.
     fn publish(&mut self, force: bool) {
-        let status = self.status(files::now());
+        let status = self.status(crate::time::now());
         let old = self.published.as_ref();
         let new_state = old.map_or(true, |o| o.state != status.state);
         let urgent = new_state || old.is_some_and(|o| o.error != status.error);
@@ -227,17 +223,17 @@ impl Watcher {
             return;
         }
         self.published_at = Instant::now();
-        let (dir, name) = (self.home.join("watch"), format!("{}.status", self.key));
+        let (dir, name) = (self.home.watch(), format!("{}.status", self.key));
         match files::write_atomic(&dir, &name, status.render().as_bytes(), false) {
             Ok(()) => {
                 if new_state {
-                    note(&format!("now {}", status.state));
+                    log::stamped(&format!("now {}", status.state.as_str()));
                 }
                 (self.published, self.publish_failing) = (Some(status), false);
             }
             // Retried within a second; said once per streak.
             Err(e) if !self.publish_failing => {
-                note(&e.to_string());
+                log::stamped(&e.to_string());
                 self.publish_failing = true;
             }
             Err(_) => {}
@@ -248,7 +244,8 @@ impl Watcher {
     /// when `more` is left to read, else until the next tick, a due
     /// publication, or the judge's deadline.
     fn sleep(&mut self, pipe: &SelfPipe, now: u64, more: bool) {
-        let busy = self.judge.is_some() || matches!(self.state(now), "active" | "waiting");
+        let busy = self.judge.is_some()
+            || matches!(self.state(now), WatchState::Active | WatchState::Waiting);
         let tick = if busy { BUSY_TICK } else { IDLE_TICK };
         let mut t = if more { Duration::ZERO } else { tick };
         if self.published.as_ref() != Some(&self.status(now)) {
@@ -259,11 +256,11 @@ impl Watcher {
         }
         let mut fds = vec![pipe.fd()];
         fds.extend(self.judge.as_ref().and_then(Judge::fd));
-        match sys::poll(&fds, procs::millis(t)) {
+        match sys::poll(&fds, sys::poll_ms(t)) {
             Ok(ready) if ready.get(1) == Some(&true) => self.judge.iter_mut().for_each(Judge::read),
             Ok(_) => {}
             Err(e) => {
-                note(&format!("poll: {e}"));
+                log::stamped(&format!("poll: {e}"));
                 std::thread::sleep(IDLE_TICK); // never a busy loop
             }
         }
@@ -279,7 +276,7 @@ impl Watcher {
             return;
         }
         let period = self.follow.last_activity;
-        if self.state(now) != "idle" || self.judged == period {
+        if self.state(now) != WatchState::Idle || self.judged == period {
             return;
         }
         self.judged = period;
@@ -289,21 +286,24 @@ impl Watcher {
         let Some(command) = self.config.judge_command.clone().filter(|_| !settled) else { return };
         self.judges += 1;
         let env = judge::env(&self.home, &self.key, &self.base.artifact);
-        let stdin_path = self.home.join(format!("watch/.{}.judge.{}", self.key, self.judges));
+        // Unique across runs: a watcher killed between creating and
+        // unlinking its judge's input must not block the next one's.
+        let name = format!(".{}.judge.{}.{}", self.key, sys::getpid(), self.judges);
+        let stdin_path = self.home.watch().join(name);
         let timeout = Duration::from_secs(self.config.judge_timeout_seconds);
         let started = (self.follow.tail().and_then(|tail| judge::input(&stdin_path, tail)))
             .and_then(|stdin| Judge::start(&command, &env, stdin, timeout));
         match started {
             Ok(j) => self.judge = Some(j),
             Err(e) => {
-                note(&format!("cannot start the judge: {e}"));
+                log::stamped(&format!("cannot start the judge: {e}"));
                 self.record(None, "spawn failed".into(), now);
             }
         }
     }
 
     fn record(&mut self, verdict: Option<String>, exit: String, now: u64) {
-        note(&format!("judge ended: {exit}"));
+        log::stamped(&format!("judge ended: {exit}"));
         (self.base.verdict, self.base.verdict_at) = (verdict, Some(now));
         self.base.judge_exit = Some(exit);
     }
@@ -316,11 +316,11 @@ impl Watcher {
             return;
         }
         self.next_log_check = Instant::now() + LOG_CHECK_EVERY;
-        let path = spawn::log_path(&self.home, &self.key);
+        let path = self.home.watch_log(&self.key);
         let (out, log) = (std::fs::metadata("/dev/fd/1"), std::fs::metadata(&path));
         let ours = matches!((out, log), (Ok(a), Ok(b)) if (a.dev(), a.ino()) == (b.dev(), b.ino()));
         if ours && crate::log::rotate_if_larger(&path, self.config.log_max_bytes) {
-            if let Ok(f) = spawn::open_log(&path) {
+            if let Ok(f) = log::open(&path) {
                 let _ = sys::dup2(f.as_fd(), 1).and_then(|()| sys::dup2(f.as_fd(), 2));
             }
         }
@@ -331,21 +331,26 @@ impl Watcher {
     fn orphaned(&mut self, now: u64) -> bool {
         let open = self.follow.sight == Sight::Open;
         let since = self.follow.last_activity.filter(|_| open).unwrap_or(self.started);
-        let due = now >= since + ORPHAN_SECS && self.state(now) != "active";
+        let due = now >= since + ORPHAN_SECS && self.state(now) != WatchState::Active;
         if !due || self.judge.is_some() || self.orphan_checked == Some(since) {
             return false;
         }
         self.orphan_checked = Some(since);
-        if !matches!(lock::holder(&self.home.join("daemon.lock")), Ok(None)) {
+        if !matches!(lock::holder(&self.home.daemon_lock()), Ok(None)) {
             return false; // a daemon retires what is not wanted
         }
         let st = Store { home: self.home.clone() };
-        let ((sessions, p1), (tasks, p2)) = (st.sessions(), st.tasks());
+        let (Ok((sessions, p1)), Ok((tasks, p2))) = (st.sessions(), st.tasks()) else {
+            return false; // unsure: stay
+        };
         if !p1.is_empty() || !p2.is_empty() {
             return false; // unsure: stay
         }
-        let procs = procs::snapshot(Duration::from_secs(5)).ok();
-        let desired = store::desired(st.home_str(), &sessions, &tasks, procs.as_deref());
+        let mut procs = procs::snapshot().ok();
+        if let Some(p) = &mut procs {
+            procs::add_ticks(p, &sessions.iter().filter_map(|s| s.pid).collect());
+        }
+        let desired = store::desired(self.home.as_str(), &sessions, &tasks, procs.as_deref());
         desired.get(&self.key).map_or(true, |w| w.all_gone)
     }
 
@@ -353,7 +358,7 @@ impl Watcher {
     fn finish(&mut self, why: &str) -> u8 {
         self.judge = None;
         self.publish(true);
-        note(&format!("exiting: {why}"));
+        log::stamped(&format!("exiting: {why}"));
         0
     }
 }

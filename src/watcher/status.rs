@@ -4,6 +4,38 @@
 
 use crate::kv;
 
+/// What a watcher sees of its artifact.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WatchState {
+    /// The artifact does not exist yet.
+    #[default]
+    Waiting,
+    /// It grew within `idle_seconds`.
+    Active,
+    /// It did not.
+    Idle,
+    /// Something is there that cannot be followed (see `error`).
+    Unreadable,
+}
+
+impl WatchState {
+    /// Its name in the status file and in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchState::Waiting => "waiting",
+            WatchState::Active => "active",
+            WatchState::Idle => "idle",
+            WatchState::Unreadable => "unreadable",
+        }
+    }
+
+    /// The state named `s`.
+    pub fn parse(s: &str) -> Option<WatchState> {
+        use WatchState::*;
+        [Waiting, Active, Idle, Unreadable].into_iter().find(|w| w.as_str() == s)
+    }
+}
+
 /// What a watcher publishes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Status {
@@ -11,8 +43,8 @@ pub struct Status {
     pub pid: i32,
     /// The artifact it follows.
     pub artifact: String,
-    /// `waiting`, `active`, `idle` or `unreadable`.
-    pub state: String,
+    /// What it sees.
+    pub state: WatchState,
     /// Size of the current file as read so far.
     pub bytes: u64,
     /// Complete lines counted in the current file.
@@ -46,7 +78,7 @@ impl Status {
         Some(Status {
             pid: kv::get(&f, "pid")?.parse().ok()?,
             artifact: text("artifact")?,
-            state: text("state")?,
+            state: WatchState::parse(kv::get(&f, "state")?)?,
             bytes: num("bytes").unwrap_or(0),
             lines: num("lines").unwrap_or(0),
             last_activity: num("last_activity"),
@@ -67,7 +99,7 @@ impl Status {
         kv::render([
             ("pid", Some(self.pid.to_string())),
             ("artifact", Some(self.artifact.clone())),
-            ("state", Some(self.state.clone())),
+            ("state", Some(self.state.as_str().into())),
             ("bytes", some(self.bytes)),
             ("lines", some(self.lines)),
             ("last_activity", self.last_activity.map(|t| t.to_string())),
@@ -92,7 +124,7 @@ mod tests {
         let s = Status {
             pid: 42,
             artifact: "/a b/ü.jsonl".into(),
-            state: "idle".into(),
+            state: WatchState::Idle,
             bytes: 10,
             lines: 2,
             last_activity: Some(1700000000),

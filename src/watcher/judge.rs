@@ -7,6 +7,7 @@
 //! and forgotten); its whole group is killed at the timeout and when the
 //! `Judge` is dropped, which every exit path of the watcher does.
 
+use crate::home::Home;
 use crate::store::{self, Store};
 use crate::sys;
 use std::fs::{File, OpenOptions};
@@ -77,14 +78,13 @@ impl Judge {
         let Some(out) = &self.child.stdout else { return };
         let mut buf = [0u8; 8192];
         // At most 1 MiB per wake-up, so a flood cannot hold the loop.
-        for i in 0..128 {
-            match sys::read_nonblock(out.as_fd(), &mut buf) {
-                // Empty on the first read after a ready poll is end of file;
-                // empty later only means drained for now.
-                Ok(0) if i == 0 => return self.child.stdout = None,
-                Ok(0) => return,
-                Ok(n) => self.head.extend_from_slice(&buf[..n.min(HEAD_BYTES - self.head.len())]),
-                Err(_) => return self.child.stdout = None,
+        for _ in 0..128 {
+            match sys::read_ready(out.as_fd(), &mut buf) {
+                Ok(sys::Ready::Data(n)) => {
+                    self.head.extend_from_slice(&buf[..n.min(HEAD_BYTES - self.head.len())])
+                }
+                Ok(sys::Ready::Empty) => return,
+                Ok(sys::Ready::End) | Err(_) => return self.child.stdout = None,
             }
         }
     }
@@ -101,7 +101,7 @@ impl Judge {
         let exit = match self.child.try_wait() {
             Ok(None) => return None,
             Ok(Some(_)) if self.deadline.is_none() => "timeout".into(),
-            Ok(Some(status)) => sys::describe_status(status.into_raw()),
+            Ok(Some(status)) => sys::exit_of(status.into_raw()).to_string(),
             // Not ours to wait for any more (nobody else reaps it): gone.
             Err(e) => format!("unknown: {}", crate::error::reason(&e)),
         };
@@ -126,10 +126,11 @@ impl Drop for Judge {
 /// The judge's environment, read from the store when it starts: the
 /// artifact, its supervisable sessions (oldest first, as the desired set
 /// lists them; `ps` is not asked) and the newest one's task.
-pub fn env(home: &Path, key: &str, artifact: &str) -> Env {
-    let st = Store { home: home.to_path_buf() };
-    let ((sessions, _), (tasks, _)) = (st.sessions(), st.tasks());
-    let want = store::desired(st.home_str(), &sessions, &tasks, None).remove(key);
+pub fn env(home: &Home, key: &str, artifact: &str) -> Env {
+    let st = Store { home: home.clone() };
+    let sessions = st.sessions().map(|(s, _)| s).unwrap_or_default();
+    let tasks = st.tasks().map(|(t, _)| t).unwrap_or_default();
+    let want = store::desired(home.as_str(), &sessions, &tasks, None).remove(key);
     let ids = want.map_or(Vec::new(), |w| w.sessions);
     let newest = ids.last().and_then(|id| sessions.iter().find(|s| &s.id == id));
     vec![

@@ -8,8 +8,8 @@
 //! resumes at a line boundary: no line is counted twice or lost, whenever
 //! the watcher is killed.
 
-use crate::status::Status;
-use crate::store::{fnv1a, FNV_BASIS};
+use super::status::Status;
+use crate::key::{fnv1a, FNV_BASIS};
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -91,7 +91,7 @@ impl Follower {
         match self.read(&file, now) {
             // Only at the old file's end, so that its last lines count.
             Ok(false) if self.replaced() => {
-                crate::watcher::note("artifact replaced; following the new file");
+                crate::log::stamped("artifact replaced; following the new file");
                 self.file = self.open(now);
                 self.file.is_some()
             }
@@ -133,7 +133,7 @@ impl Follower {
     fn read(&mut self, file: &File, now: u64) -> io::Result<bool> {
         let size = file.metadata()?.len();
         if size < self.pos {
-            crate::watcher::note("artifact truncated; counting from the start");
+            crate::log::stamped("artifact truncated; counting from the start");
             (self.mark, self.pos) = (Mark::start(self.mark.dev, self.mark.ino), 0);
         }
         if size != self.size_seen {

@@ -7,15 +7,14 @@
 //! `spawn::signal_watcher`, which applies the same rule to `watch/KEY.lock`.
 
 use crate::error::{Error, Result};
-use crate::ps::{self, Proc};
-use crate::{files, lock, procs, spawn, sys, text};
+use crate::home::Home;
+use crate::targets::{self, Me};
+use crate::{files, lock, log, sys, text};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// How long one `ps` run may take here.
-const PS_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a lock is probed while its holder is expected to let go.
 const POLL: Duration = Duration::from_millis(15);
 /// How long retired watchers get between SIGTERM and SIGKILL.
@@ -36,10 +35,10 @@ pub enum StopOutcome {
 
 /// `bach daemon stop`
 pub fn stop(timeout: u64, watchers: bool) -> Result<u8> {
-    let home = files::home()?;
+    let home = Home::open()?;
     match stop_daemon(&home, Duration::from_secs(timeout))? {
-        StopOutcome::NotRunning => println!("not running (no process holds daemon.lock)"),
-        StopOutcome::Stopped(pid) => println!("stopped (pid {pid})"),
+        StopOutcome::NotRunning => say!("not running (no process holds daemon.lock)"),
+        StopOutcome::Stopped(pid) => say!("stopped (pid {pid})"),
         StopOutcome::TimedOut(pid) => {
             return Err(Error::fail(format!(
                 "daemon pid {pid} did not stop within {timeout}s; \
@@ -49,49 +48,29 @@ pub fn stop(timeout: u64, watchers: bool) -> Result<u8> {
     }
     if watchers {
         let n = retire_watchers(&home)?;
-        println!("stopped {n} watcher{}", if n == 1 { "" } else { "s" });
+        say!("stopped {n} watcher{}", if n == 1 { "" } else { "s" });
     }
     Ok(0)
 }
 
 /// The pid of the running daemon: whoever holds `daemon.lock` (`F_GETLK`).
-pub fn daemon_pid(home: &Path) -> Option<i32> {
-    lock::holder(&home.join("daemon.lock")).ok().flatten()
+pub fn daemon_pid(home: &Home) -> Option<i32> {
+    lock::holder(&home.daemon_lock()).ok().flatten()
 }
 
 fn probe(path: &Path) -> Result<Option<i32>> {
     lock::holder(path).map_err(|e| Error::io("probe the lock", path, &e))
 }
 
-/// Whether a command line as `ps` prints it is the daemon's, `PROGRAM daemon
-/// run`: PROGRAM is `bach` or a path ending in `/bach` without blanks (so
-/// `python3 /x/bach daemon run` is not bach), or exactly `own`, the path of
-/// this bach, which may hold spaces (`/Users/a/My Tools/bach`).
-pub fn is_daemon_command(command: &str, own: &str) -> bool {
-    let Some(prog) = command.trim_end().strip_suffix(" daemon run") else { return false };
-    let named = prog == "bach" || prog.ends_with("/bach");
-    named && (!prog.contains(char::is_whitespace) || prog == own)
-}
-
-/// Whether `stop` may signal `pid`, the holder of `daemon.lock`: greater
-/// than 1 (never everyone, our own group or init), and shown by `ps` with
-/// this uid, not a zombie, running `bach daemon run`.
-pub fn may_signal_daemon(pid: i32, procs: &[Proc], uid: u32, own: &str) -> bool {
-    pid > 1
-        && ps::find(procs, pid)
-            .is_some_and(|p| p.uid == uid && !p.zombie && is_daemon_command(&p.command, own))
-}
-
 /// Stops the daemon of `home`: SIGTERM to the lock holder when `ps` shows it
 /// as this user's `bach daemon run`, then waits up to `timeout` for the lock
 /// to be free. A holder that is not such a daemon is an error, unsignalled.
-pub fn stop_daemon(home: &Path, timeout: Duration) -> Result<StopOutcome> {
-    let path = home.join("daemon.lock");
+pub fn stop_daemon(home: &Home, timeout: Duration) -> Result<StopOutcome> {
+    let path = home.daemon_lock();
     let Some(pid) = probe(&path)? else { return Ok(StopOutcome::NotRunning) };
-    let procs = procs::snapshot(PS_TIMEOUT)
+    let procs = crate::procs::snapshot()
         .map_err(|e| Error::fail(format!("cannot tell whether pid {pid} is the daemon: {e}")))?;
-    let own = std::env::current_exe().ok().and_then(|p| p.to_str().map(String::from));
-    if !may_signal_daemon(pid, &procs, sys::getuid(), own.as_deref().unwrap_or("")) {
+    if !targets::may_signal_daemon(pid, &procs, &Me::new()?) {
         return Err(Error::fail(format!(
             "{} is held by pid {pid}, which ps does not show as this user's \
              'bach daemon run'; not signalling it",
@@ -104,7 +83,9 @@ pub fn stop_daemon(home: &Path, timeout: Duration) -> Result<StopOutcome> {
     }
     // It can only fail with ESRCH (it just exited), which the wait below sees.
     let _ = sys::kill(pid, libc::SIGTERM);
-    let deadline = Instant::now() + timeout;
+    // At most a year (the command line says so): no overflow.
+    let deadline =
+        Instant::now().checked_add(timeout).ok_or_else(|| Error::usage("timeout too long"))?;
     while probe(&path)? == Some(pid) {
         if Instant::now() >= deadline {
             return Ok(StopOutcome::TimedOut(pid));
@@ -118,9 +99,9 @@ pub fn stop_daemon(home: &Path, timeout: Duration) -> Result<StopOutcome> {
 /// to each `watch/KEY.lock` holder that `ps` shows as that key's watcher (to
 /// its group when it leads one), SIGKILL 5 s later to those `ps` still shows
 /// so. Returns how many were signalled.
-pub fn retire_watchers(home: &Path) -> Result<usize> {
+pub fn retire_watchers(home: &Home) -> Result<usize> {
     // The keys that have a lock file in `watch/`; none when there is no `watch/`.
-    let keys: Vec<String> = std::fs::read_dir(home.join("watch"))
+    let keys: Vec<String> = std::fs::read_dir(home.watch())
         .into_iter()
         .flatten()
         .flatten()
@@ -134,17 +115,18 @@ pub fn retire_watchers(home: &Path) -> Result<usize> {
         return Ok(0);
     }
     let table = || {
-        procs::snapshot(PS_TIMEOUT)
+        crate::procs::snapshot()
             .map_err(|e| Error::fail(format!("cannot read the process table: {e}")))
     };
-    let procs = table()?;
+    let (procs, me) = (table()?, Me::new()?);
     let sent: Vec<(String, i32)> = keys
         .into_iter()
-        .filter_map(|k| Some((k.clone(), spawn::signal_watcher(home, &k, &procs, libc::SIGTERM)?)))
+        .filter_map(|k| {
+            Some((k.clone(), targets::signal_watcher(home, &k, &procs, &me, libc::SIGTERM)?))
+        })
         .collect();
-    let holds = |(key, pid): &&(String, i32)| {
-        lock::holder(&spawn::lock_path(home, key)).ok().flatten() == Some(*pid)
-    };
+    let holds =
+        |(key, pid): &&(String, i32)| lock::holder(&home.lock(key)).ok().flatten() == Some(*pid);
     let deadline = Instant::now() + WATCHER_GRACE;
     while sent.iter().any(|s| holds(&s)) && Instant::now() < deadline {
         std::thread::sleep(POLL);
@@ -153,7 +135,7 @@ pub fn retire_watchers(home: &Path) -> Result<usize> {
     if !left.is_empty() {
         let procs = table()?;
         for (key, _) in left {
-            spawn::signal_watcher(home, key, &procs, libc::SIGKILL);
+            targets::signal_watcher(home, key, &procs, &me, libc::SIGKILL);
         }
     }
     Ok(sent.len())
@@ -163,14 +145,14 @@ pub fn retire_watchers(home: &Path) -> Result<usize> {
 /// back into `daemon.log.1` when the current log (just rotated) has fewer.
 /// A missing log is a note on stderr and exit 0: no daemon has logged yet.
 pub fn logs(lines: usize) -> Result<u8> {
-    let path = files::home()?.join("logs").join("daemon.log");
+    let path = Home::open()?.daemon_log();
     let rotated = PathBuf::from(format!("{}.1", path.display()));
     let read = |p: &Path, n| tail(p, n).map_err(|e| Error::io("read", p, &e));
     let current = read(&path, lines)?;
     let have = current.as_ref().map_or(0, Vec::len);
     let older = if have < lines { read(&rotated, lines - have)? } else { None };
     if current.is_none() && older.is_none() {
-        eprintln!("bach: no daemon log yet: {} does not exist", path.display());
+        log::stderr(&format!("bach: no daemon log yet: {} does not exist\n", path.display()));
         return Ok(0);
     }
     let mut out = io::stdout().lock();
@@ -216,63 +198,6 @@ fn tail(path: &Path, n: usize) -> io::Result<Option<Vec<Vec<u8>>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn proc(pid: i32, uid: u32, zombie: bool, command: &str) -> Proc {
-        Proc {
-            uid,
-            pid,
-            pgid: pid,
-            zombie,
-            start: "Wed Nov 25 04:31:14 2026".into(),
-            command: command.into(),
-        }
-    }
-
-    #[test]
-    fn only_bach_daemon_run_is_the_daemon() {
-        let own = "/Users/a/My Tools/bach";
-        for ok in [
-            "bach daemon run",
-            "/usr/local/bin/bach daemon run",
-            "./bach daemon run ",
-            "/Users/a/My Tools/bach daemon run",
-        ] {
-            assert!(is_daemon_command(ok, own), "{ok}");
-        }
-        for not in [
-            "python3 /x/bach daemon run",
-            "/usr/bin/python3 /x/bach daemon run",
-            "/Users/b/My Tools/bach daemon run",
-            "/x/bach  daemon run",
-            "/x/bach daemon run --now",
-            "/x/notbach daemon run",
-            "/x/bach daemon status",
-            "/x/bach internal session-watch --key 63507df7e5e672cf /a",
-            "sleep 30",
-            "",
-        ] {
-            assert!(!is_daemon_command(not, own), "{not}");
-        }
-    }
-
-    #[test]
-    fn never_signals_everyone_our_group_init_or_a_stranger() {
-        let uid = 501;
-        let table = [
-            proc(-1, uid, false, "bach daemon run"),
-            proc(0, uid, false, "bach daemon run"),
-            proc(1, uid, false, "bach daemon run"),
-            proc(40, uid, false, "/x/bach daemon run"),
-            proc(41, uid, true, "/x/bach daemon run"),
-            proc(42, 0, false, "/x/bach daemon run"),
-            proc(43, uid, false, "sleep 30"),
-            proc(44, uid, false, "python3 /x/bach daemon run"),
-        ];
-        for pid in [-1, 0, 1, i32::MIN, 41, 42, 43, 44, 45] {
-            assert!(!may_signal_daemon(pid, &table, uid, "/x/bach"), "pid {pid}");
-        }
-        assert!(may_signal_daemon(40, &table, uid, "/x/bach"));
-    }
 
     fn tail_of(text: &[u8], n: usize) -> Vec<String> {
         let d = std::env::temp_dir().join(format!("bach-tail-{}", std::process::id()));

@@ -1,10 +1,7 @@
 use super::*;
-
-#[test]
-fn key_matches_the_contract_vectors() {
-    assert_eq!(key("/Users/ana/.bach", "/Users/ana/work/s1.jsonl"), "63507df7e5e672cf");
-    assert_eq!(key("/home/bo/.bach", "/home/bo/agent runs/\u{fc}.jsonl"), "8ab3445f8e224274");
-}
+use crate::key::of as key;
+use crate::ps::Proc;
+use std::path::Path;
 
 #[test]
 fn ids_follow_the_pattern() {
@@ -44,6 +41,7 @@ fn records_round_trip() {
         pid: Some(42),
         pid_uid: Some(501),
         pid_start: Some("Wed Nov 25 04:31:14 2026".into()),
+        pid_ticks: Some(264623),
         ended: true,
         started: 5,
         ended_at: Some(6),
@@ -111,6 +109,7 @@ fn session(id: &str, artifact: &str, task: Option<&str>) -> Session {
         pid: None,
         pid_uid: None,
         pid_start: None,
+        pid_ticks: None,
         ended: false,
         started: 0,
         ended_at: None,
@@ -118,7 +117,7 @@ fn session(id: &str, artifact: &str, task: Option<&str>) -> Session {
 }
 
 fn proc_(pid: i32, uid: u32, start: &str, zombie: bool) -> Proc {
-    Proc { uid, pid, pgid: pid, zombie, start: start.into(), command: "agent".into() }
+    Proc { uid, pid, pgid: pid, zombie, start: start.into(), command: "agent".into(), ticks: None }
 }
 
 #[test]
@@ -185,4 +184,54 @@ fn one_live_session_keeps_a_shared_artifact_desired() {
         (w.sessions.clone(), w.all_gone),
         (vec!["old".to_string(), "new".to_string()], false)
     );
+}
+
+#[test]
+fn on_linux_an_agent_is_known_by_its_start_ticks_whatever_the_clock_did() {
+    let tasks = [task("t", TaskState::Open)];
+    let before = "Wed Nov 25 04:31:14 2026";
+    let s = Session {
+        pid: Some(100),
+        pid_uid: Some(501),
+        pid_start: Some(before.into()),
+        pid_ticks: Some(777),
+        ..session("s", "/a", Some("t"))
+    };
+    // The wall clock was stepped: `ps` now prints another start for the same process.
+    let stepped = Proc { ticks: Some(777), ..proc_(100, 501, "Wed Nov 25 04:31:15 2026", false) };
+    assert_eq!(life(&s, Some(std::slice::from_ref(&stepped))), Life::Live);
+    let reused = Proc { ticks: Some(778), ..stepped.clone() };
+    assert_eq!(life(&s, Some(&[reused])), Life::Gone, "another process with that pid");
+    // Ticks unknown (not Linux, or /proc unreadable): the start time decides.
+    let unknown = Proc { ticks: None, ..stepped };
+    assert_eq!(life(&s, Some(&[unknown])), Life::Gone);
+    let old = Session { pid_ticks: None, ..s };
+    assert_eq!(life(&old, Some(&[proc_(100, 501, before, false)])), Life::Live);
+    let d = desired("/h", &[old], &tasks, Some(&[proc_(100, 501, before, false)]));
+    assert_eq!(d.len(), 1);
+}
+
+#[test]
+fn values_that_would_not_read_back_are_refused_before_anything_is_written() {
+    let d = std::env::temp_dir().join(format!("bach-store-pad-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let st = Store { home: crate::home::Home::at(d.clone()) };
+    let padded = Session { artifact: "/a.jsonl ".into(), ..session("", "", None) };
+    let e = st.add_session(Some("s1"), &padded).unwrap_err();
+    assert_eq!(e.code(), 2, "{e}");
+    let t = Task { title: " x".into(), ..task("", TaskState::Open) };
+    assert_eq!(st.add_task(Some("t1"), &t).unwrap_err().code(), 2);
+    assert!(std::fs::read_dir(d.join("sessions")).map_or(true, |mut r| r.next().is_none()));
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn an_id_is_found_only_by_its_exact_name() {
+    // What a case-insensitive file system lists when `FOO` opened `foo`.
+    let listed = || ["foo", "bar"].map(std::ffi::OsString::from).into_iter();
+    assert!(named_exactly(listed(), "foo"));
+    assert!(!named_exactly(listed(), "FOO"), "a case-only difference is another id");
+    assert!(!named_exactly(listed(), "Foo"));
+    assert!(!named_exactly(std::iter::empty(), "foo"));
 }

@@ -1,0 +1,144 @@
+//! The store as the daemon keeps it: the records as last read, re-read when
+//! the folders' stamp says they changed, when asked for a fresh read
+//! (before any stray is retired, since a stamp can miss a change), and
+//! fully once a minute. A folder that cannot be read as a whole keeps the
+//! last records and says why, instead of meaning "nothing desired".
+
+use crate::home::{Home, Records};
+use crate::log::Log;
+use crate::ps::Proc;
+use crate::store::{self, Session, Store, Task};
+use crate::supervisor::{self, Desired};
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+
+/// The store is read again at least this often even if nothing changed.
+const FULL_READ_MS: u64 = 60_000;
+
+/// A folder's mtime, size and inode: they change when a record is written.
+type Stamp = Option<(i64, i64, u64, u64)>;
+
+/// The records as last read.
+#[derive(Default)]
+pub struct Cache {
+    sessions: Vec<Session>,
+    tasks: Vec<Task>,
+    stamp: (Stamp, Stamp),
+    read_at: Option<u64>,
+    /// Why the records could not be read as a whole, while that lasts.
+    pub problem: Option<String>,
+}
+
+impl Cache {
+    /// Re-reads the records if `how` or their stamp asks for it, or a
+    /// minute passed (`now`, monotonic ms). Returns whether it did.
+    pub fn refresh(&mut self, st: &Store, how: supervisor::Store, now: u64, log: &mut Log) -> bool {
+        let stamp = (stamp(&st.home, Records::Sessions), stamp(&st.home, Records::Tasks));
+        let due = self.read_at.map_or(true, |t| now >= t + FULL_READ_MS);
+        if how == supervisor::Store::Changed && stamp == self.stamp && !due {
+            return false;
+        }
+        let (sessions, tasks) = match (st.sessions(), st.tasks()) {
+            (Ok(s), Ok(t)) => (s, t),
+            (Err(p), _) | (_, Err(p)) => {
+                if self.problem.is_none() {
+                    log.line(&format!("cannot read {p}; keeping the sessions last read"));
+                }
+                self.problem = Some(format!("cannot read the store: {p}"));
+                return false;
+            }
+        };
+        if self.problem.take().is_some() {
+            log.line("the store can be read again");
+        }
+        for p in sessions.1.iter().chain(&tasks.1) {
+            log.line(&format!("skipped record {p}"));
+        }
+        (self.sessions, self.tasks, self.stamp, self.read_at) =
+            (sessions.0, tasks.0, stamp, Some(now));
+        true
+    }
+
+    /// The desired set, given the process table (`None`: unknown).
+    pub fn desired(&self, home: &Home, procs: Option<&[Proc]>) -> Desired {
+        store::desired(home.as_str(), &self.sessions, &self.tasks, procs)
+    }
+
+    /// The pids of the agents that sessions name (whose start ticks matter).
+    pub fn agent_pids(&self) -> BTreeSet<i32> {
+        self.sessions.iter().filter_map(|s| s.pid).collect()
+    }
+}
+
+fn stamp(home: &Home, kind: Records) -> Stamp {
+    let m = std::fs::metadata(home.records(kind)).ok()?;
+    Some((m.mtime(), m.mtime_nsec(), m.size(), m.ino()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervisor::Store as How;
+
+    fn home(tag: &str) -> Store {
+        let d = std::env::temp_dir().join(format!("bach-cache-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Store { home: Home::at(d) }
+    }
+
+    fn session(st: &Store, id: &str) {
+        let s =
+            Session { artifact: format!("/a/{id}"), task: Some("t".into()), ..Session::default() };
+        st.add_session(Some(id), &s).unwrap();
+    }
+
+    #[test]
+    fn reads_when_the_stamp_changes_when_asked_and_once_a_minute() {
+        let st = home("stamp");
+        let mut log = Log::new(st.home.logs().join("d.log"), 1 << 20);
+        let t = Task {
+            id: String::new(),
+            title: "x".into(),
+            state: store::TaskState::Open,
+            created: 0,
+        };
+        st.add_task(Some("t"), &t).unwrap();
+        let mut c = Cache::default();
+        assert!(c.refresh(&st, How::Changed, 0, &mut log), "the first read");
+        assert!(!c.refresh(&st, How::Changed, 1, &mut log), "nothing changed");
+        assert!(c.refresh(&st, How::Fresh, 2, &mut log), "a fresh read is never skipped");
+        session(&st, "s1");
+        assert!(c.refresh(&st, How::Changed, 3, &mut log), "a new record changes the stamp");
+        assert_eq!(c.desired(&st.home, None).len(), 1);
+        assert!(c.refresh(&st, How::Changed, 3 + FULL_READ_MS, &mut log), "a minute passed");
+        std::fs::remove_dir_all(st.home.path()).unwrap();
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_read_keeps_the_last_records() {
+        let st = home("unreadable");
+        let mut log = Log::new(st.home.logs().join("d.log"), 1 << 20);
+        let t = Task {
+            id: String::new(),
+            title: "x".into(),
+            state: store::TaskState::Open,
+            created: 0,
+        };
+        st.add_task(Some("t"), &t).unwrap();
+        session(&st, "s1");
+        let mut c = Cache::default();
+        c.refresh(&st, How::Changed, 0, &mut log);
+        let sessions = st.home.records(Records::Sessions);
+        std::fs::rename(&sessions, st.home.path().join("moved")).unwrap();
+        std::fs::write(&sessions, b"a file where the folder was").unwrap();
+        assert!(!c.refresh(&st, How::Fresh, 1, &mut log));
+        assert_eq!(c.desired(&st.home, None).len(), 1, "still desired");
+        assert!(c.problem.as_deref().is_some_and(|p| p.contains("sessions")), "{:?}", c.problem);
+        std::fs::remove_file(&sessions).unwrap();
+        std::fs::rename(st.home.path().join("moved"), &sessions).unwrap();
+        assert!(c.refresh(&st, How::Fresh, 2, &mut log));
+        assert_eq!(c.problem, None);
+        std::fs::remove_dir_all(st.home.path()).unwrap();
+    }
+}
