@@ -3,33 +3,9 @@
 //! between `sessions start` and a daemon that keeps being killed.
 
 use crate::util::*;
-use std::collections::BTreeMap;
 use std::fs;
 use std::time::{Duration, Instant};
 
-const FAST: &str = "daemon_reconcile_seconds = 1\nbackoff_base_seconds = 1\nbackoff_max_seconds = 8\nstray_grace_seconds = 1\nidle_seconds = 60\n";
-
-fn start_daemon(env: &mut Env) -> i32 {
-    let pid = env.spawn(&["daemon", "run"]) as i32;
-    wait_until(
-        "the daemon to hold daemon.lock",
-        Duration::from_secs(5),
-        || match bach::lock::holder(&env.home.join("daemon.lock")) {
-            Ok(Some(p)) if p == pid => Ok(()),
-            other => Err(format!("{other:?}")),
-        },
-    );
-    pid
-}
-
-/// Watcher processes by artifact, as `ps` shows them.
-fn by_artifact(env: &Env) -> BTreeMap<String, Vec<i32>> {
-    let mut m: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-    for (pid, art) in env.watchers() {
-        m.entry(art).or_default().push(pid);
-    }
-    m
-}
 
 #[test]
 fn twenty_sessions_get_exactly_twenty_watchers_and_killed_ones_come_back() {
@@ -110,6 +86,7 @@ fn a_watcher_that_crashes_at_once_backs_off_exponentially_then_resets() {
 fn ending_a_session_or_finishing_a_task_lets_the_watcher_go() {
     let mut env = Env::new("letgo");
     env.write_config(FAST);
+    env.count_ps();
     env.ok(&["tasks", "add", "--id", "t2", "other"]);
     let arts = sessions(&env, 1);
     let (a2, k2) = (env.artifact("x.jsonl"), env.key(&env.artifact("x.jsonl")));
@@ -133,7 +110,7 @@ fn ending_a_session_or_finishing_a_task_lets_the_watcher_go() {
         }
     });
     // Two more ticks: nothing is restarted.
-    std::thread::sleep(Duration::from_millis(2200));
+    env.wait_ps_runs(2, Duration::from_secs(5));
     assert!(by_artifact(&env).is_empty(), "nothing restarted: {:?}", by_artifact(&env));
     assert!(!daemon_log(&env).contains("crashed"), "{}", daemon_log(&env));
 }
@@ -167,6 +144,7 @@ fn a_hand_started_stray_is_retired_after_the_grace() {
 fn a_restarted_daemon_adopts_running_watchers_without_spawning() {
     let mut env = Env::new("adopt");
     env.write_config(FAST);
+    env.count_ps();
     let arts = sessions(&env, 3);
     let d1 = start_daemon(&mut env);
     let before = wait_until("three watchers", Duration::from_secs(3), || {
@@ -181,7 +159,8 @@ fn a_restarted_daemon_adopts_running_watchers_without_spawning() {
     env.wait_child(d1 as u32, Duration::from_secs(2)).map(drop).unwrap_or(());
     let spawned_before = daemon_log(&env).matches("spawned watcher").count();
     start_daemon(&mut env);
-    std::thread::sleep(Duration::from_millis(2500));
+    // Three ticks of the new daemon: past "never unsupervised for two ticks".
+    env.wait_ps_runs(3, Duration::from_secs(6));
     assert_eq!(by_artifact(&env), before, "the same watchers, none new");
     assert_eq!(
         daemon_log(&env).matches("spawned watcher").count(),
@@ -189,7 +168,10 @@ fn a_restarted_daemon_adopts_running_watchers_without_spawning() {
         "{}",
         daemon_log(&env)
     );
-    assert_eq!(arts.len(), 3);
+    for (_, key) in &arts {
+        let pid = holder(&env, key).expect("adopted watchers keep their locks");
+        assert!(before.values().any(|p| p == &vec![pid]), "{pid} is one of {before:?}");
+    }
 }
 
 #[test]
@@ -223,12 +205,10 @@ fn sighup_applies_a_new_interval_and_sigterm_exits_fast_leaving_watchers() {
         }
     });
     let watchers = by_artifact(&env);
-    let t = Instant::now();
     bach::sys::kill(pid, libc::SIGTERM).unwrap();
+    // How fast is measured in tests/bench.rs (sigterm_to_exit), not here.
     let code = env.wait_child(pid as u32, Duration::from_secs(2));
-    let took = t.elapsed();
     assert_eq!(code, Some(0));
-    assert!(took < Duration::from_millis(100), "SIGTERM took {took:?}");
     assert_eq!(by_artifact(&env), watchers, "watchers live on");
 }
 
@@ -310,8 +290,12 @@ fn status_reports_running_stopped_and_killed_with_the_right_exit_codes() {
     fs::create_dir_all(env.home.join("watch").join(format!("{}.lock", env.key(&bad)))).unwrap();
     let out = env.run(&["daemon", "status", "--json"]);
     assert_eq!(out.status.code(), Some(3), "not running yet");
-    let doc = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(doc.starts_with(r#"{"running":false,"pid":null,"started":null,"reconcile_seconds":null,"problem":null,"artifacts":["#), "{doc}");
+    let doc = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(doc.get("running"), &Json::Bool(false));
+    for field in ["pid", "started", "reconcile_seconds", "problem"] {
+        assert_eq!(doc.get(field), &Json::Null, "{field} in {doc:?}");
+    }
+    assert_eq!(doc.get("artifacts").arr().len(), 3, "{doc:?}");
     let pid = start_daemon(&mut env);
     wait_until("both watchers and a crash", Duration::from_secs(5), || {
         let s = state(&env);
@@ -322,17 +306,26 @@ fn status_reports_running_stopped_and_killed_with_the_right_exit_codes() {
             Err(s)
         }
     });
-    let doc = env.ok(&["daemon", "status", "--json"]);
-    assert!(doc.starts_with(&format!(r#"{{"running":true,"pid":{pid},"started":"#)), "{doc}");
-    assert!(doc.contains(r#""reconcile_seconds":1,"problem":null"#), "{doc}");
+    let doc = env.json(&["daemon", "status", "--json"]);
+    assert_eq!((doc.get("running"), doc.get("pid").int()), (&Json::Bool(true), pid as i64));
+    assert!(doc.get("started").int() > 0);
+    assert_eq!((doc.get("reconcile_seconds").int(), doc.get("problem")), (1, &Json::Null));
     let (a0, k0) = &arts[0];
     let w0 = holder(&env, k0).unwrap();
-    assert!(doc.contains(&format!(r#"{{"artifact":"{a0}","key":"{k0}","sessions":["s0"],"state":"supervised","watcher_pid":{w0},"crashes":0,"last_exit":null,"next_retry":null}}"#)), "{doc}");
-    assert!(
-        doc.contains(r#""state":"backoff","watcher_pid":null,"crashes":"#)
-            && doc.contains(r#""last_exit":"exit 1","next_retry":"#),
-        "{doc}"
-    );
+    let entry = |art: &str| {
+        let all = doc.get("artifacts").arr();
+        all.iter().find(|e| e.get("artifact").str() == art).unwrap_or_else(|| panic!("{art}: {doc:?}")).clone()
+    };
+    let e0 = entry(a0);
+    assert_eq!((e0.get("key").str(), e0.get("state").str()), (k0.as_str(), "supervised"));
+    assert_eq!(e0.get("sessions").arr(), [Json::Str("s0".into())]);
+    assert_eq!((e0.get("watcher_pid").int(), e0.get("crashes").int()), (w0 as i64, 0));
+    assert_eq!((e0.get("last_exit"), e0.get("next_retry")), (&Json::Null, &Json::Null));
+    let eb = entry(&bad);
+    assert_eq!((eb.get("state").str(), eb.get("watcher_pid")), ("backoff", &Json::Null));
+    assert!(eb.get("crashes").int() >= 1);
+    assert_eq!(eb.get("last_exit").str(), "exit 1");
+    assert!(eb.get("next_retry").int() > 0);
     let text = env.ok(&["daemon", "status"]);
     assert!(text.starts_with(&format!("daemon: running (pid {pid}, up ")), "{text}");
     assert!(text.contains(&format!("supervised (pid {w0}, up ")), "{text}");

@@ -18,7 +18,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-const FAST: &str = "daemon_reconcile_seconds = 1\nbackoff_base_seconds = 1\nbackoff_max_seconds = 2\nstray_grace_seconds = 1\nidle_seconds = 60\n";
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -123,10 +122,6 @@ fn watcher_key(pid: i32, root: &str) -> Option<String> {
 // 1. `ps` missing, hanging, or printing garbage.
 
 /// The first `ps` on the test's PATH.
-fn real_ps() -> PathBuf {
-    let path = std::env::var("PATH").unwrap();
-    std::env::split_paths(&path).map(|d| d.join("ps")).find(|p| p.is_file()).expect("ps on PATH")
-}
 
 /// Puts the real `ps` (a symlink) or a fake `script` into `dir`, the daemon's
 /// whole PATH, in one rename so no tick ever runs half a script.
@@ -167,8 +162,8 @@ fn ps_fault(tag: &str, fault: impl Fn(&Path), problem: &str) -> Env {
     let log = daemon_log(&env);
     assert_eq!((holder(&env, k0), holder(&env, &k1)), (Some(w0), None), "{log}");
     assert!(!log.contains("retiring") && log.matches("spawned watcher").count() == 1, "{log}");
-    let json = env.ok(&["daemon", "status", "--json"]);
-    assert!(json.contains(&format!("\"problem\":\"{problem}")), "{json}");
+    let doc = env.json(&["daemon", "status", "--json"]);
+    assert!(doc.get("problem").str().starts_with(problem), "{doc:?}");
     put_ps(&dir, None);
     wait_until("s1 watched and the stray s0 retired", secs(5), || {
         match (holder(&env, k0), holder(&env, &k1)) {
@@ -180,7 +175,7 @@ fn ps_fault(tag: &str, fault: impl Fn(&Path), problem: &str) -> Env {
     assert_eq!(log.matches("cannot supervise: ").count(), 1, "once per streak: {log}");
     assert!(log.contains(&format!("cannot supervise: {problem}")), "{log}");
     assert_eq!(log.matches("the process table can be read again").count(), 1, "{log}");
-    assert!(env.ok(&["daemon", "status", "--json"]).contains("\"problem\":null"));
+    assert_eq!(env.json(&["daemon", "status", "--json"]).get("problem"), &Json::Null);
     drop(daemon);
     env
 }
@@ -280,8 +275,8 @@ fn a_watcher_binary_that_cannot_run_is_a_crash_with_backoff_until_it_is_back() {
         let line = format!("crashed: {why}; crash {n}, backing off {ms}ms");
         assert!(log.contains(&line), "{line}: {log}");
     }
-    let json = env.ok(&["daemon", "status", "--json"]);
-    assert!(json.contains(&format!("\"last_exit\":\"{why}\"")), "{json}");
+    let doc = env.json(&["daemon", "status", "--json"]);
+    assert_eq!(doc.get("artifacts").arr()[0].get("last_exit").str(), why, "{doc:?}");
     assert_eq!(holder(&env, &key), None);
     fs::rename(env.root.join("exe/moved"), &exe).unwrap();
     watched(&env, &[&key], secs(4));

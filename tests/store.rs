@@ -5,8 +5,10 @@ use crate::util::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-fn json_has(doc: &str, needle: &str) -> bool {
-    doc.contains(needle)
+/// The session `id` of a `sessions list --json` document.
+fn session<'a>(doc: &'a Json, id: &str) -> &'a Json {
+    let all = doc.get("sessions").arr();
+    all.iter().find(|s| s.get("id").str() == id).unwrap_or_else(|| panic!("{id} missing: {doc:?}"))
 }
 
 #[test]
@@ -34,29 +36,37 @@ fn tasks_and_sessions_happy_path() {
         "--no-watch",
     ]);
     assert_eq!(s, "s1\n");
-    let doc = env.ok(&["sessions", "list", "--json"]);
+    let doc = env.json(&["sessions", "list", "--json"]);
+    let s1 = session(&doc, "s1");
     let art = env.artifact("run.jsonl");
-    assert!(
-        json_has(
-            &doc,
-            &format!(
-                r#""id":"s1","task":"t2","task_state":"open","artifact":"{art}","state":"live","pid":null,"supervisable":true,"watcher_pid":null,"observed":null,"lines":0"#
-            )
-        ),
-        "{doc}"
-    );
+    for (field, want) in [
+        ("task", Json::Str("t2".into())),
+        ("task_state", Json::Str("open".into())),
+        ("artifact", Json::Str(art)),
+        ("state", Json::Str("live".into())),
+        ("pid", Json::Null),
+        ("supervisable", Json::Bool(true)),
+        ("watcher_pid", Json::Null),
+        ("observed", Json::Null),
+        ("lines", Json::Num(0.0)),
+    ] {
+        assert_eq!(s1.get(field), &want, "{field} in {s1:?}");
+    }
     env.ok(&["tasks", "done", "t2"]);
-    assert!(env
-        .ok(&["tasks", "list", "--json"])
-        .contains(r#"{"id":"t2","title":"Second","state":"done","created":"#));
-    assert!(env.ok(&["sessions", "list", "--json"]).contains(r#""task_state":"done","#));
+    let tasks = env.json(&["tasks", "list", "--json"]);
+    let t2 = tasks.get("tasks").arr().iter().find(|t| t.get("id").str() == "t2").unwrap();
+    assert_eq!((t2.get("title").str(), t2.get("state").str()), ("Second", "done"));
+    assert!(t2.get("created").int() > 0);
+    let doc = env.json(&["sessions", "list", "--json"]);
+    assert_eq!(session(&doc, "s1").get("task_state").str(), "done");
     assert!(env.fails(&["tasks", "done", "t2"], 0).contains("note: task 't2' is already done"));
     env.ok(&["tasks", "reopen", "t2"]);
     env.ok(&["tasks", "cancel", "t2"]);
     env.ok(&["sessions", "end", "s1"]);
-    assert!(env
-        .ok(&["sessions", "list", "--json"])
-        .contains(r#""state":"ended","pid":null,"supervisable":false"#));
+    let doc = env.json(&["sessions", "list", "--json"]);
+    let s1 = session(&doc, "s1");
+    assert_eq!(s1.get("state").str(), "ended");
+    assert_eq!((s1.get("pid"), s1.get("supervisable")), (&Json::Null, &Json::Bool(false)));
     assert!(env
         .fails(&["sessions", "end", "s1"], 0)
         .contains("note: session 's1' has already ended"));
@@ -185,7 +195,9 @@ fn unparsable_records_are_reported_and_skipped_never_hiding_others() {
     assert!(out.status.success());
     let (stdout, stderr) =
         (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.matches(r#""id":"#).count(), 1, "only the good task: {stdout}");
+    let ids: Vec<String> =
+        json(&stdout).get("tasks").arr().iter().map(|t| t.get("id").str().to_string()).collect();
+    assert_eq!(ids, ["good"], "only the good task: {stdout}");
     let t = env.home.join("tasks");
     for want in [
         format!("skipped {}:2: unknown task state 'exploded'", t.join("bad1").display()),
@@ -210,10 +222,12 @@ fn a_crash_between_write_and_rename_leaves_the_old_record() {
     env.ok(&["tasks", "add", "--id", "t1", "keep me"]);
     // What a writer killed before its rename leaves: a partial temporary file.
     fs::write(env.home.join("tasks/.t1.999.0.tmp"), "title = half").unwrap();
-    let doc = env.ok(&["tasks", "list", "--json"]);
-    assert!(doc.contains(r#""title":"keep me","state":"open""#), "{doc}");
+    let doc = env.json(&["tasks", "list", "--json"]);
+    let t1 = &doc.get("tasks").arr()[0];
+    assert_eq!((t1.get("title").str(), t1.get("state").str()), ("keep me", "open"));
+    assert_eq!(doc.get("tasks").arr().len(), 1, "{doc:?}");
     env.ok(&["tasks", "done", "t1"]);
-    assert!(env.ok(&["tasks", "list", "--json"]).contains(r#""state":"done""#));
+    assert_eq!(env.json(&["tasks", "list", "--json"]).get("tasks").arr()[0].get("state").str(), "done");
 }
 
 #[test]
@@ -271,13 +285,10 @@ fn the_join_through_the_binary() {
     let rec = format!("artifact = {}\ntask = open\npid = 2147483000\npid_uid = 0\npid_start = Wed Nov 25 04:31:14 2026\nstate = live\nstarted = 1\n", env.artifact("dead"));
     fs::write(env.home.join("sessions/dead"), rec).unwrap();
     let out = env.run(&["sessions", "list", "--json"]);
-    let doc = String::from_utf8_lossy(&out.stdout);
+    let doc = json(&String::from_utf8_lossy(&out.stdout));
     let sup = |id: &str| {
-        let i =
-            doc.find(&format!(r#""id":"{id}""#)).unwrap_or_else(|| panic!("{id} missing: {doc}"));
-        let rest = &doc[i..];
-        let j = rest.find(r#""supervisable":"#).unwrap();
-        (rest[j + 15..].starts_with("true"), rest[..j].contains(r#""state":"gone""#))
+        let s = session(&doc, id);
+        (s.get("supervisable") == &Json::Bool(true), s.get("state").str() == "gone")
     };
     assert_eq!(sup("live"), (true, false));
     assert_eq!(sup("notask"), (false, false));

@@ -3,6 +3,7 @@
 //! real binary, waits with a deadline, and cleanup of every process a test
 //! caused, by pid.
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_bach");
+
+/// The one config of the daemon tests: a tick a second, short backoff and grace.
+pub const FAST: &str = "daemon_reconcile_seconds = 1\nbackoff_base_seconds = 1\nbackoff_max_seconds = 2\nstray_grace_seconds = 1\nidle_seconds = 60\n";
 
 /// A temporary `HOME` and `BACH_HOME` for one test.
 pub struct Env {
@@ -246,3 +250,241 @@ pub fn sessions(env: &Env, n: usize) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// A JSON value, parsed by [`json`] (the tests' own reader: no crate).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+}
+
+impl Json {
+    /// The member `key` of an object (panics with the document otherwise).
+    pub fn get(&self, key: &str) -> &Json {
+        match self {
+            Json::Obj(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v).unwrap_or_else(|| {
+                panic!("no member {key:?} in {self:?}")
+            }),
+            _ => panic!("not an object: {self:?}"),
+        }
+    }
+
+    /// Whether an object has the member `key`.
+    pub fn has(&self, key: &str) -> bool {
+        matches!(self, Json::Obj(m) if m.iter().any(|(k, _)| k == key))
+    }
+
+    pub fn str(&self) -> &str {
+        match self {
+            Json::Str(s) => s,
+            _ => panic!("not a string: {self:?}"),
+        }
+    }
+
+    pub fn int(&self) -> i64 {
+        match self {
+            Json::Num(n) if n.fract() == 0.0 => *n as i64,
+            _ => panic!("not an integer: {self:?}"),
+        }
+    }
+
+    pub fn arr(&self) -> &[Json] {
+        match self {
+            Json::Arr(a) => a,
+            _ => panic!("not an array: {self:?}"),
+        }
+    }
+
+    /// The keys of an object, in order.
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            Json::Obj(m) => m.iter().map(|(k, _)| k.as_str()).collect(),
+            _ => panic!("not an object: {self:?}"),
+        }
+    }
+}
+
+/// Parses one JSON document (and nothing after it but blanks).
+pub fn json(text: &str) -> Json {
+    let mut p = JsonParser { b: text.as_bytes(), i: 0 };
+    let v = p.value();
+    p.blank();
+    assert_eq!(p.i, p.b.len(), "trailing bytes after the JSON document: {text}");
+    v
+}
+
+struct JsonParser<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl JsonParser<'_> {
+    fn blank(&mut self) {
+        while self.b.get(self.i).is_some_and(|c| c.is_ascii_whitespace()) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) {
+        self.blank();
+        assert_eq!(self.b.get(self.i), Some(&c), "JSON: expected {:?} at {}", c as char, self.i);
+        self.i += 1;
+    }
+
+    fn value(&mut self) -> Json {
+        self.blank();
+        let rest = &self.b[self.i..];
+        for (word, v) in [("null", Json::Null), ("true", Json::Bool(true)), ("false", Json::Bool(false))] {
+            if rest.starts_with(word.as_bytes()) {
+                self.i += word.len();
+                return v;
+            }
+        }
+        match rest.first() {
+            Some(b'"') => Json::Str(self.string()),
+            Some(b'[') => {
+                self.eat(b'[');
+                let mut items = Vec::new();
+                self.blank();
+                while self.b.get(self.i) != Some(&b']') {
+                    if !items.is_empty() {
+                        self.eat(b',');
+                    }
+                    items.push(self.value());
+                    self.blank();
+                }
+                self.eat(b']');
+                Json::Arr(items)
+            }
+            Some(b'{') => {
+                self.eat(b'{');
+                let mut members = Vec::new();
+                self.blank();
+                while self.b.get(self.i) != Some(&b'}') {
+                    if !members.is_empty() {
+                        self.eat(b',');
+                    }
+                    self.blank();
+                    let k = self.string();
+                    self.eat(b':');
+                    members.push((k, self.value()));
+                    self.blank();
+                }
+                self.eat(b'}');
+                Json::Obj(members)
+            }
+            _ => {
+                let end = rest.iter().position(|c| !b"+-.eE0123456789".contains(c)).unwrap_or(rest.len());
+                let n = std::str::from_utf8(&rest[..end]).unwrap();
+                self.i += end;
+                Json::Num(n.parse().unwrap_or_else(|_| panic!("JSON: bad number {n:?}")))
+            }
+        }
+    }
+
+    fn string(&mut self) -> String {
+        self.eat(b'"');
+        let mut out = Vec::new();
+        loop {
+            let c = *self.b.get(self.i).expect("JSON: unterminated string");
+            self.i += 1;
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    let e = self.b[self.i];
+                    self.i += 1;
+                    let ch = match e {
+                        b'n' => '\n',
+                        b't' => '\t',
+                        b'r' => '\r',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'u' => {
+                            let hex = std::str::from_utf8(&self.b[self.i..self.i + 4]).unwrap();
+                            self.i += 4;
+                            char::from_u32(u32::from_str_radix(hex, 16).unwrap()).unwrap()
+                        }
+                        other => other as char,
+                    };
+                    out.extend_from_slice(ch.to_string().as_bytes());
+                }
+                c => {
+                    assert!(c >= 0x20, "JSON: raw control character in a string");
+                    out.push(c);
+                }
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+}
+
+/// Runs `bach ARGS --json`-style commands and parses their stdout.
+impl Env {
+    pub fn json(&self, args: &[&str]) -> Json {
+        json(&self.ok(args))
+    }
+
+    /// Puts a `ps` first on PATH that counts its runs in `ps.count`, then
+    /// runs the real one: a test waits for ticks by counting them.
+    pub fn count_ps(&self) {
+        let real = real_ps();
+        let count = self.root.join("ps.count");
+        self.script("ps", &format!("echo x >> '{}'\nexec '{}' \"$@\"", count.display(), real.display()));
+    }
+
+    /// How often `ps` ran since [`Env::count_ps`].
+    pub fn ps_runs(&self) -> usize {
+        fs::read_to_string(self.root.join("ps.count")).map_or(0, |s| s.lines().count())
+    }
+
+    /// Waits until `ps` ran `n` more times than now (the daemon ticked).
+    pub fn wait_ps_runs(&self, n: usize, limit: Duration) {
+        let start = self.ps_runs();
+        wait_until(&format!("{n} more ps runs"), limit, || {
+            let now = self.ps_runs();
+            if now >= start + n {
+                Ok(())
+            } else {
+                Err(now - start)
+            }
+        });
+    }
+}
+
+/// The `ps` the tests' PATH finds outside their own `bin` folders.
+pub fn real_ps() -> PathBuf {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| Path::new(d).join("ps"))
+        .find(|p| p.is_file() && !p.to_string_lossy().contains("bach-t-"))
+        .expect("ps on PATH")
+}
+
+/// Starts `bach daemon run` and waits until it holds `daemon.lock`.
+pub fn start_daemon(env: &mut Env) -> i32 {
+    let pid = env.spawn(&["daemon", "run"]) as i32;
+    wait_until(
+        "the daemon to hold daemon.lock",
+        Duration::from_secs(5),
+        || match bach::lock::holder(&env.home.join("daemon.lock")) {
+            Ok(Some(p)) if p == pid => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    pid
+}
+
+/// Watcher processes by artifact, as `ps` shows them.
+pub fn by_artifact(env: &Env) -> BTreeMap<String, Vec<i32>> {
+    let mut m: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for (pid, art) in env.watchers() {
+        m.entry(art).or_default().push(pid);
+    }
+    m
+}
+

@@ -222,12 +222,13 @@ fn judge_verdict_appears_in_sessions_list() {
     let pid = wait_until("a watcher", secs(5), || holder(&env, &a).ok_or(()));
     let s = wait_status(&env, &a, pid, "a verdict", |s| s.judge_exit.is_some());
     assert_eq!(s.judge_exit.as_deref(), Some("exit 0"));
-    let json = env.ok(&["sessions", "list", "--json"]);
+    let doc = env.json(&["sessions", "list", "--json"]);
     // The newest session, its task, all sessions, and 64 KiB on stdin.
-    let verdict = "\"verdict\":\"looks done: s2 t1 [s1 s2] 65536\"";
-    assert!(json.contains(verdict), "{json}");
-    assert!(json.contains(&format!("\"watcher_pid\":{pid}")), "{json}");
-    assert!(json.contains("\"observed\":\"idle\""), "{json}");
+    for s in doc.get("sessions").arr() {
+        assert_eq!(s.get("verdict").str(), "looks done: s2 t1 [s1 s2] 65536", "{s:?}");
+        assert_eq!(s.get("watcher_pid").int(), pid as i64);
+        assert_eq!(s.get("observed").str(), "idle");
+    }
 }
 
 #[test]
