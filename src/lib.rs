@@ -79,6 +79,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod events;
 pub mod files;
 mod follow;
 pub mod json;
