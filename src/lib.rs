@@ -97,6 +97,7 @@ pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod events;
 pub mod files;
 pub mod help;
 pub mod home;

@@ -6,7 +6,6 @@ use crate::util::*;
 use std::fs;
 use std::time::{Duration, Instant};
 
-
 #[test]
 fn twenty_sessions_get_exactly_twenty_watchers_and_killed_ones_come_back() {
     let mut env = Env::new("twenty");
@@ -314,7 +313,10 @@ fn status_reports_running_stopped_and_killed_with_the_right_exit_codes() {
     let w0 = holder(&env, k0).unwrap();
     let entry = |art: &str| {
         let all = doc.get("artifacts").arr();
-        all.iter().find(|e| e.get("artifact").str() == art).unwrap_or_else(|| panic!("{art}: {doc:?}")).clone()
+        all.iter()
+            .find(|e| e.get("artifact").str() == art)
+            .unwrap_or_else(|| panic!("{art}: {doc:?}"))
+            .clone()
     };
     let e0 = entry(a0);
     assert_eq!((e0.get("key").str(), e0.get("state").str()), (k0.as_str(), "supervised"));

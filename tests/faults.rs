@@ -18,7 +18,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
@@ -120,8 +119,6 @@ fn watcher_key(pid: i32, root: &str) -> Option<String> {
 }
 
 // 1. `ps` missing, hanging, or printing garbage.
-
-/// The first `ps` on the test's PATH.
 
 /// Puts the real `ps` (a symlink) or a fake `script` into `dir`, the daemon's
 /// whole PATH, in one rename so no tick ever runs half a script.

@@ -227,7 +227,10 @@ fn a_crash_between_write_and_rename_leaves_the_old_record() {
     assert_eq!((t1.get("title").str(), t1.get("state").str()), ("keep me", "open"));
     assert_eq!(doc.get("tasks").arr().len(), 1, "{doc:?}");
     env.ok(&["tasks", "done", "t1"]);
-    assert_eq!(env.json(&["tasks", "list", "--json"]).get("tasks").arr()[0].get("state").str(), "done");
+    assert_eq!(
+        env.json(&["tasks", "list", "--json"]).get("tasks").arr()[0].get("state").str(),
+        "done"
+    );
 }
 
 #[test]

@@ -266,9 +266,11 @@ impl Json {
     /// The member `key` of an object (panics with the document otherwise).
     pub fn get(&self, key: &str) -> &Json {
         match self {
-            Json::Obj(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v).unwrap_or_else(|| {
-                panic!("no member {key:?} in {self:?}")
-            }),
+            Json::Obj(m) => m
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v)
+                .unwrap_or_else(|| panic!("no member {key:?} in {self:?}")),
             _ => panic!("not an object: {self:?}"),
         }
     }
@@ -338,7 +340,9 @@ impl JsonParser<'_> {
     fn value(&mut self) -> Json {
         self.blank();
         let rest = &self.b[self.i..];
-        for (word, v) in [("null", Json::Null), ("true", Json::Bool(true)), ("false", Json::Bool(false))] {
+        for (word, v) in
+            [("null", Json::Null), ("true", Json::Bool(true)), ("false", Json::Bool(false))]
+        {
             if rest.starts_with(word.as_bytes()) {
                 self.i += word.len();
                 return v;
@@ -378,7 +382,8 @@ impl JsonParser<'_> {
                 Json::Obj(members)
             }
             _ => {
-                let end = rest.iter().position(|c| !b"+-.eE0123456789".contains(c)).unwrap_or(rest.len());
+                let end =
+                    rest.iter().position(|c| !b"+-.eE0123456789".contains(c)).unwrap_or(rest.len());
                 let n = std::str::from_utf8(&rest[..end]).unwrap();
                 self.i += end;
                 Json::Num(n.parse().unwrap_or_else(|_| panic!("JSON: bad number {n:?}")))
@@ -433,7 +438,10 @@ impl Env {
     pub fn count_ps(&self) {
         let real = real_ps();
         let count = self.root.join("ps.count");
-        self.script("ps", &format!("echo x >> '{}'\nexec '{}' \"$@\"", count.display(), real.display()));
+        self.script(
+            "ps",
+            &format!("echo x >> '{}'\nexec '{}' \"$@\"", count.display(), real.display()),
+        );
     }
 
     /// How often `ps` ran since [`Env::count_ps`].
@@ -487,4 +495,3 @@ pub fn by_artifact(env: &Env) -> BTreeMap<String, Vec<i32>> {
     }
     m
 }
-

@@ -1,0 +1,158 @@
+//! Events on Linux: a pidfd per watched process and one inotify instance
+//! for every watched path. Same functions as `apple.rs`.
+//!
+//! Invariant: every open pidfd is in `pids` and every live watch descriptor
+//! in `wds`; an entry leaves the moment its handle is closed or the kernel
+//! drops it (`IN_IGNORED`), so a stale descriptor is never reported.
+
+use super::{Fired, Kind, PidWatch, Watch};
+use crate::sys;
+use libc::{
+    IN_ATTRIB, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MODIFY, IN_MOVED_FROM, IN_MOVED_TO,
+};
+use libc::{IN_IGNORED, IN_MASK_CREATE, IN_MOVE_SELF, IN_ONLYDIR, IN_Q_OVERFLOW};
+use std::collections::BTreeMap;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+fn mask(kind: Kind) -> u32 {
+    match kind {
+        Kind::Dir => {
+            IN_CREATE
+                | IN_MOVED_TO
+                | IN_MOVED_FROM
+                | IN_DELETE
+                | IN_DELETE_SELF
+                | IN_MOVE_SELF
+                | IN_ONLYDIR
+        }
+        Kind::File => IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF,
+    }
+}
+
+pub(super) struct Os {
+    inotify: OwnedFd,
+    /// Why `pidfd_open` cannot be used (its errno), probed once at start.
+    no_pidfd: Option<i32>,
+    pids: BTreeMap<i32, OwnedFd>,
+    wds: BTreeMap<i32, (Watch, Kind)>,
+}
+
+impl Os {
+    pub(super) fn new() -> io::Result<Os> {
+        let inotify = sys::inotify_init()?;
+        // Our own pid always exists: a failure means no pidfds at all (a
+        // kernel older than 5.3, or a sandbox that forbids the call).
+        let no_pidfd =
+            sys::pidfd_open(sys::getpid()).err().map(|e| e.raw_os_error().unwrap_or(libc::ENOSYS));
+        Ok(Os { inotify, no_pidfd, pids: BTreeMap::new(), wds: BTreeMap::new() })
+    }
+
+    pub(super) fn mechanism(&self) -> &'static str {
+        match self.no_pidfd {
+            None => "pidfd+inotify",
+            Some(_) => "inotify",
+        }
+    }
+
+    pub(super) fn watch_pid(&mut self, pid: i32) -> io::Result<PidWatch> {
+        if self.pids.contains_key(&pid) {
+            return Ok(PidWatch::Watched);
+        }
+        if let Some(errno) = self.no_pidfd {
+            return Err(io::Error::from_raw_os_error(errno));
+        }
+        match sys::pidfd_open(pid) {
+            Ok(fd) => {
+                self.pids.insert(pid, fd);
+                Ok(PidWatch::Watched)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(PidWatch::Gone),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(super) fn forget_pid(&mut self, pid: i32) {
+        self.pids.remove(&pid);
+    }
+
+    pub(super) fn watch_path(&mut self, path: &Path, kind: Kind, watch: Watch) -> io::Result<()> {
+        // IN_MASK_CREATE (Linux 4.18): never silently replace the mask of
+        // a watch this inode already has; older kernels ignore the bit.
+        let wd =
+            match sys::inotify_add_watch(self.inotify.as_fd(), path, mask(kind) | IN_MASK_CREATE) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Err(already(path)),
+                wd => wd?,
+            };
+        if let Some(&(_, old)) = self.wds.get(&wd) {
+            // An older kernel replaced the mask: put the first one back.
+            let _ = sys::inotify_add_watch(self.inotify.as_fd(), path, mask(old));
+            return Err(already(path));
+        }
+        self.wds.insert(wd, (watch, kind));
+        Ok(())
+    }
+
+    pub(super) fn forget_path(&mut self, watch: Watch) {
+        let wds: Vec<i32> =
+            self.wds.iter().filter(|(_, (w, _))| *w == watch).map(|(&wd, _)| wd).collect();
+        for wd in wds {
+            self.wds.remove(&wd);
+            // EINVAL when the kernel dropped it already: nothing left to do.
+            let _ = sys::inotify_rm_watch(self.inotify.as_fd(), wd);
+        }
+    }
+
+    pub(super) fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        let pidfds = self.pids.values().map(|fd| fd.as_fd());
+        std::iter::once(self.inotify.as_fd()).chain(pidfds).collect()
+    }
+
+    pub(super) fn drain(&mut self, out: &mut Vec<Fired>) -> io::Result<()> {
+        self.drain_pids(out)?;
+        // Room for at least one record with the longest name (16 + 256).
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = match sys::read_ready(self.inotify.as_fd(), &mut buf)? {
+                sys::Ready::Data(n) => n,
+                sys::Ready::Empty | sys::Ready::End => return Ok(()),
+            };
+            for event in sys::inotify_events(&buf[..n]) {
+                self.note(event.wd, event.mask, out);
+            }
+        }
+    }
+
+    fn note(&mut self, wd: i32, mask: u32, out: &mut Vec<Fired>) {
+        if mask & IN_Q_OVERFLOW != 0 {
+            out.push(Fired::Overflow);
+            return;
+        }
+        let Some(&(watch, _)) = self.wds.get(&wd) else { return };
+        if mask & IN_IGNORED != 0 {
+            self.wds.remove(&wd);
+        }
+        out.push(Fired::Changed(watch));
+    }
+
+    /// Every pidfd that polls readable now is an exit: report and close it.
+    fn drain_pids(&mut self, out: &mut Vec<Fired>) -> io::Result<()> {
+        if self.pids.is_empty() {
+            return Ok(());
+        }
+        let fds: Vec<BorrowedFd> = self.pids.values().map(|fd| fd.as_fd()).collect();
+        let ready = sys::poll(&fds, 0)?;
+        let exited: Vec<i32> =
+            self.pids.keys().zip(ready).filter(|(_, r)| *r).map(|(&pid, _)| pid).collect();
+        for pid in exited {
+            self.pids.remove(&pid);
+            out.push(Fired::Exited(pid));
+        }
+        Ok(())
+    }
+}
+
+fn already(path: &Path) -> io::Error {
+    io::Error::new(io::ErrorKind::AlreadyExists, format!("{} is watched already", path.display()))
+}
