@@ -30,7 +30,7 @@
 //!   monotonic ([`time`]); wall-clock seconds are only stored and printed.
 //! - **The seam**: every side effect of the loop sits behind the
 //!   [`supervisor::Host`] trait (now, read supervised, read desired, spawn,
-//!   retire, publish, sweep, wait). [`daemon`] is the real host; tests and
+//!   retire, clean up after a crash, publish, sweep, wait). [`daemon`] is the real host; tests and
 //!   embedding hosts bring their own.
 //! - **The watcher** ([`watcher`]) follows one artifact, publishes what it
 //!   sees in `watch/KEY.status`, and runs the judge; [`spawn`] starts it.
@@ -66,6 +66,7 @@
 //!     fn retire(&mut self, _key: &str, _pid: i32, _signal: Signal) {}
 //!     fn publish(&mut self, _events: &[String], _ledger: &Ledger, _problem: Option<&str>) {}
 //!     fn sweep(&mut self, _desired: &Desired) {}
+//!     fn clean_up(&mut self, _key: &str) {}
 //!     fn wait(&mut self, deadline: u64) -> Wake { self.now = deadline; Wake::default() }
 //! }
 //!

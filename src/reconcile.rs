@@ -188,6 +188,17 @@ impl Entry {
 /// The ledger: one entry per key the daemon cares about.
 pub type Ledger = BTreeMap<Key, Entry>;
 
+/// A watcher to signal, and why (logged when the signal is sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retirement {
+    /// Its key.
+    pub key: Key,
+    /// Its pid.
+    pub pid: i32,
+    /// The line for the log.
+    pub why: String,
+}
+
 /// What one step decides.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
@@ -195,10 +206,13 @@ pub struct Plan {
     pub spawn: Vec<(Key, String)>,
     /// Keys in backoff, with the end of their delay.
     pub waiting: Vec<(Key, u64)>,
-    /// SIGTERM these watchers: key and pid.
-    pub retire: Vec<(Key, i32)>,
+    /// SIGTERM these watchers.
+    pub retire: Vec<Retirement>,
     /// SIGKILL these watchers that outlived their SIGTERM.
-    pub kill: Vec<(Key, i32)>,
+    pub kill: Vec<Retirement>,
+    /// Keys whose watcher ended without the daemon asking: what it left
+    /// running (its judge) is to be ended.
+    pub crashed: Vec<Key>,
     /// Lines for the log: what was decided and why.
     pub events: Vec<String>,
     /// The earliest time a later step has something to do (ms).
@@ -265,6 +279,7 @@ fn crash(plan: &mut Plan, key: &str, e: &mut Entry, exit: Exit, p: &Policy, now:
         e.artifact, e.crashes
     ));
     (e.phase, e.last_exit) = (Phase::Backoff { until }, Some(exit));
+    plan.crashed.push(key.to_string());
     plan.waiting.push((key.to_string(), until));
     plan.wake(until);
 }
@@ -347,9 +362,8 @@ fn stray(
                 return true;
             }
             if lock_holder(procs).is_some_and(|w| w.pid == pid) {
-                plan.kill.push((key.to_string(), pid));
-                plan.events
-                    .push(format!("watcher pid {pid} (key {key}) outlived SIGTERM: SIGKILL"));
+                let why = format!("watcher pid {pid} (key {key}) outlived SIGTERM: SIGKILL");
+                plan.kill.push(Retirement { key: key.to_string(), pid, why });
                 e.phase = Phase::Killed { since, pid };
                 return true;
             }
@@ -369,10 +383,10 @@ fn stray(
         return true;
     }
     if let Some(w) = lock_holder(procs) {
-        plan.retire.push((key.to_string(), w.pid));
-        let why = if gone { "its sessions are gone" } else { "not desired" };
+        let reason = if gone { "its sessions are gone" } else { "not desired" };
         let secs = (now - since) / 1000;
-        plan.events.push(format!("retiring watcher pid {} (key {key}): {why} for {secs}s", w.pid));
+        let why = format!("retiring watcher pid {} (key {key}): {reason} for {secs}s", w.pid);
+        plan.retire.push(Retirement { key: key.to_string(), pid: w.pid, why });
         e.phase = Phase::Retiring { since, pid: w.pid, at: now };
         plan.wake(now.saturating_add(p.kill_after));
     }

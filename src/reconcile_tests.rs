@@ -35,6 +35,10 @@ fn retry(e: &Entry) -> Option<u64> {
     }
 }
 
+fn signalled(r: &[Retirement]) -> Vec<(&str, i32)> {
+    r.iter().map(|r| (r.key.as_str(), r.pid)).collect()
+}
+
 fn last_exit(e: &Entry) -> Option<String> {
     e.last_exit.as_ref().map(|x| x.to_string())
 }
@@ -148,11 +152,11 @@ fn stray_is_retired_after_grace_then_killed() {
     let (plan, led) = reconcile(&o, led, &p, 30 * S - 1);
     assert!(plan.retire.is_empty());
     let (plan, led) = reconcile(&o, led, &p, 30 * S);
-    assert_eq!(plan.retire, vec![("k".to_string(), 40)]);
+    assert_eq!(signalled(&plan.retire), [("k", 40)]);
     let (plan, led) = reconcile(&o, led, &p, 31 * S);
     assert!(plan.retire.is_empty() && plan.kill.is_empty(), "one SIGTERM, then wait");
     let (plan, led) = reconcile(&o, led, &p, 35 * S);
-    assert_eq!(plan.kill, vec![("k".to_string(), 40)]);
+    assert_eq!(signalled(&plan.kill), [("k", 40)]);
     let (plan, led) = reconcile(&o, led, &p, 36 * S);
     assert!(plan.kill.is_empty(), "SIGKILL once");
     let (_, led) = reconcile(&obs(&[], &[]), led, &p, 37 * S);
@@ -170,7 +174,7 @@ fn finished_agents_watcher_gets_the_longer_grace() {
     assert!(plan.retire.is_empty());
     let (plan, _) = reconcile(&o, led, &p, 180 * S);
     assert_eq!(plan.retire.len(), 1);
-    assert!(plan.events[0].contains("its sessions are gone"));
+    assert!(plan.retire[0].why.contains("its sessions are gone"));
     let mut gone = obs(&["k"], &[]);
     gone.desired.get_mut("k").unwrap().all_gone = true;
     let (plan, _) = reconcile(&gone, Ledger::new(), &p, 0);
@@ -186,7 +190,7 @@ fn duplicates_are_left_to_exit_by_themselves() {
     // Of a stray pair, only the lock holder is signalled.
     let (_, led) = reconcile(&obs(&[], &[("k", two.clone())]), Ledger::new(), &p, 0);
     let (plan, _) = reconcile(&obs(&[], &[("k", two)]), led, &p, 30 * S);
-    assert_eq!(plan.retire, vec![("k".to_string(), 8)]);
+    assert_eq!(signalled(&plan.retire), [("k", 8)]);
     let lone_loser = vec![held(9, false)];
     let (_, led) = reconcile(&obs(&[], &[("k", lone_loser.clone())]), Ledger::new(), &p, 0);
     let (plan, _) = reconcile(&obs(&[], &[("k", lone_loser)]), led, &p, 30 * S);
@@ -277,7 +281,7 @@ fn invariants_hold_over_thousands_of_random_histories() {
                 );
                 assert_eq!(next[k].phase, Phase::Spawned { at: now }, "spawned {k}");
             }
-            for (k, pid) in plan.retire.iter().chain(&plan.kill) {
+            for Retirement { key: k, pid, .. } in plan.retire.iter().chain(&plan.kill) {
                 assert!(o.desired.get(k).map_or(true, |w| w.all_gone), "retired desired {k}");
                 let procs = &o.supervised[k];
                 let p = procs.iter().find(|p| p.pid == *pid).expect("retired a pid not shown");

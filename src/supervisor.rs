@@ -9,7 +9,7 @@
 //! publishes. A child's exit wakes the loop at once: a crash is recorded
 //! from its status alone, without a `ps` scan.
 
-use crate::reconcile::{self, Exit, Key, Ledger, Observed, Plan, Policy, Watcher};
+use crate::reconcile::{self, Exit, Key, Ledger, Observed, Plan, Policy, Retirement, Watcher};
 use crate::store::Want;
 use std::collections::BTreeMap;
 
@@ -73,6 +73,9 @@ pub trait Host {
     fn spawn(&mut self, key: &str, artifact: &str) -> Result<Spawned, String>;
     /// Sends `signal` to the watcher `pid` of `key` if it may be signalled.
     fn retire(&mut self, key: &str, pid: i32, signal: Signal);
+    /// The watcher of `key` crashed: ends what it may have left running (a
+    /// judge's process group), if a fresh look shows it is that.
+    fn clean_up(&mut self, key: &str);
     /// Logs what was decided and publishes the state.
     fn publish(&mut self, events: &[String], ledger: &Ledger, problem: Option<&str>);
     /// Removes what is left of keys long gone (the host keeps its own pace).
@@ -179,9 +182,9 @@ impl Supervisor {
     fn confirm_retirements(&mut self, host: &mut impl Host, plan: &mut Plan, now: u64) {
         host.read_desired(Store::Fresh, &mut self.seen.desired);
         let (desired, ledger) = (&self.seen.desired, &mut self.ledger);
-        let mut unwanted = |(key, _): &(Key, i32)| {
-            let stray = desired.get(key).map_or(true, |w| w.all_gone);
-            if let Some(e) = ledger.get_mut(key).filter(|_| !stray) {
+        let mut unwanted = |r: &Retirement| {
+            let stray = desired.get(&r.key).map_or(true, |w| w.all_gone);
+            if let Some(e) = ledger.get_mut(&r.key).filter(|_| !stray) {
                 reconcile::call_off(e, now);
             }
             stray
@@ -212,11 +215,14 @@ impl Supervisor {
             let w = Watcher { pid, holds_lock, artifact };
             self.seen.supervised.entry(key).or_default().push(w);
         }
-        for (key, pid) in &plan.retire {
-            host.retire(key, *pid, Signal::Term);
+        let signals = (plan.retire.iter().map(|r| (r, Signal::Term)))
+            .chain(plan.kill.iter().map(|r| (r, Signal::Kill)));
+        for (r, signal) in signals {
+            plan.events.push(r.why.clone());
+            host.retire(&r.key, r.pid, signal);
         }
-        for (key, pid) in &plan.kill {
-            host.retire(key, *pid, Signal::Kill);
+        for key in &plan.crashed {
+            host.clean_up(key);
         }
     }
 }

@@ -20,6 +20,7 @@ struct Fake {
     /// How often the process table was read.
     reads: u32,
     sweeps: u32,
+    cleaned: Vec<Key>,
     /// What `wait` returns, last first; then a stop. `None`: never stop.
     script: Option<Vec<Wake>>,
 }
@@ -58,6 +59,9 @@ impl Host for Fake {
     }
     fn retire(&mut self, _key: &str, pid: i32, signal: Signal) {
         self.signals.push((pid, signal));
+    }
+    fn clean_up(&mut self, key: &str) {
+        self.cleaned.push(key.into());
     }
     fn publish(&mut self, events: &[String], _ledger: &Ledger, problem: Option<&str>) {
         self.events.extend_from_slice(events);
@@ -121,6 +125,7 @@ fn a_reaped_child_is_a_crash_without_reading_ps() {
     assert_eq!((e.crashes, e.last_exit.clone()), (1, Some(Exit::Signal(9))));
     assert_eq!(e.phase, Phase::Backoff { until: host.now + 1000 });
     assert_eq!(host.reads, 1);
+    assert_eq!(host.cleaned, ["k"], "what the dead watcher left is looked after");
 }
 
 #[test]

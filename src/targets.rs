@@ -64,6 +64,29 @@ pub fn may_signal_watcher(pid: i32, key: &str, procs: &[Proc], me: &Me) -> bool 
     pid > 1 && ps::find(procs, pid).filter(ours).is_some_and(of_key)
 }
 
+/// Whether the process group `pgid` is still the judge a dead watcher
+/// recorded: its leader (pid = pgid, greater than 1) shown by `ps` with this
+/// uid, not a zombie, with the recorded `start` (ticks where the table has
+/// them, else `lstart` seconds) and a `/bin/sh -c` command line, or the
+/// judge command itself (a shell that `exec`ed it keeps pid and start).
+pub fn may_signal_judge(
+    pgid: i32,
+    start: u64,
+    procs: &[Proc],
+    me: &Me,
+    judge: Option<&str>,
+) -> bool {
+    let Some(p) = ps::find(procs, pgid).filter(|p| pgid > 1 && p.pgid == pgid) else {
+        return false;
+    };
+    let same_start = match p.ticks {
+        Some(t) => t == start,
+        None => crate::time::lstart_secs(&p.start) == Some(start),
+    };
+    let command = p.command.starts_with("/bin/sh -c ") || judge.is_some_and(|j| p.command == j);
+    p.uid == me.uid && !p.zombie && same_start && command
+}
+
 /// Sends `sig` to the watcher of `key` in `home` if it may be signalled (see
 /// [`may_signal_watcher`]), by its pid. Returns the pid signalled.
 pub fn signal_watcher(home: &Home, key: &str, procs: &[Proc], me: &Me, sig: i32) -> Option<i32> {
@@ -131,6 +154,39 @@ mod tests {
             assert!(!may_signal_daemon(pid, &table, &me()), "pid {pid}");
         }
         assert!(may_signal_daemon(40, &table, &me()));
+    }
+
+    #[test]
+    fn a_judge_group_is_signalled_only_while_its_leader_is_that_judge() {
+        let judge = |pid: i32, pgid: i32, uid: u32, ticks: Option<u64>, command: &str| Proc {
+            pgid,
+            ticks,
+            ..proc(pid, uid, false, command)
+        };
+        let table = [
+            judge(70, 70, 501, Some(900), "/bin/sh -c sleep 300; true"),
+            judge(71, 71, 501, Some(901), "/bin/sh -c judge"),
+            judge(72, 70, 501, Some(900), "sleep 300"),
+            judge(73, 73, 0, Some(903), "/bin/sh -c judge"),
+            judge(74, 74, 501, Some(904), "vim notes"),
+            judge(75, 75, 501, Some(905), "sleep 300"),
+            judge(76, 76, 501, None, "/bin/sh -c judge"),
+            Proc { zombie: true, ..judge(77, 77, 501, Some(907), "/bin/sh -c judge") },
+            judge(1, 1, 501, Some(1), "/bin/sh -c judge"),
+        ];
+        let may = |pgid, start, command| may_signal_judge(pgid, start, &table, &me(), command);
+        assert!(may(70, 900, None), "the shell that leads the group");
+        assert!(!may(70, 899, None), "another process with that pid");
+        assert!(!may(72, 900, None), "not a group leader");
+        assert!(!may(73, 903, None), "another user's");
+        assert!(!may(74, 904, Some("sleep 300")), "not a judge");
+        assert!(may(75, 905, Some("sleep 300")), "a shell that exec'd the judge command");
+        assert!(!may(75, 905, None));
+        assert!(may(76, 1_795_581_074, None), "no ticks: the start time decides");
+        assert!(!may(77, 907, None), "a zombie");
+        for pgid in [-1, 0, 1, i32::MIN] {
+            assert!(!may(pgid, 1, None), "pgid {pgid}");
+        }
     }
 
     #[test]

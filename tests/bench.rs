@@ -255,6 +255,7 @@ impl Host for Synthetic {
         std::hint::black_box(bach::ledger::render(&h, &Config::default(), ledger, clock));
     }
     fn sweep(&mut self, _desired: &Desired) {}
+    fn clean_up(&mut self, _key: &str) {}
     fn wait(&mut self, deadline: u64) -> Wake {
         self.now = deadline;
         Wake::default()

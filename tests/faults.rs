@@ -18,20 +18,32 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-fn secs(n: u64) -> Duration {
+pub fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
 /// A daemon this test started; SIGKILLed and reaped when dropped.
-struct Daemon(Child);
+pub struct Daemon(pub Child);
 
 impl Daemon {
     /// `EXE daemon run` in this test's home with `path` as its whole PATH
     /// and stderr to `err`; returns once it holds `daemon.lock`.
-    fn start(env: &Env, exe: &Path, path: &str, err: Stdio) -> Daemon {
+    pub fn start(env: &Env, exe: &Path, path: &str, err: Stdio) -> Daemon {
+        Daemon::start_with(env, exe, path, err, &[])
+    }
+
+    /// The same with more variables in its environment.
+    pub fn start_with(
+        env: &Env,
+        exe: &Path,
+        path: &str,
+        err: Stdio,
+        vars: &[(&str, &str)],
+    ) -> Daemon {
         let child = Command::new(exe)
             .args(["daemon", "run"])
             .env_clear()
+            .envs(vars.iter().copied())
             .env("PATH", path)
             .env("HOME", &env.user_home)
             .env("BACH_HOME", &env.home)
@@ -52,12 +64,11 @@ impl Daemon {
     }
 
     /// The usual daemon: this bach, this test's PATH.
-    fn usual(env: &Env) -> Daemon {
-        let path = format!("{}:{}", env.bin.display(), std::env::var("PATH").unwrap_or_default());
-        Daemon::start(env, Path::new(BIN), &path, Stdio::null())
+    pub fn usual(env: &Env) -> Daemon {
+        Daemon::start(env, Path::new(BIN), &test_path(env), Stdio::null())
     }
 
-    fn pid(&self) -> i32 {
+    pub fn pid(&self) -> i32 {
         self.0.id() as i32
     }
 }
@@ -69,19 +80,24 @@ impl Drop for Daemon {
     }
 }
 
-fn status(env: &Env, key: &str) -> Option<Status> {
+/// This test's `bin` first, then the PATH the tests run with.
+pub fn test_path(env: &Env) -> String {
+    format!("{}:{}", env.bin.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+pub fn status(env: &Env, key: &str) -> Option<Status> {
     Status::parse(&fs::read_to_string(env.h().status(key)).ok()?)
 }
 
 /// Waits until every key has a watcher holding its lock; their pids.
-fn watched(env: &Env, keys: &[&String], limit: Duration) -> Vec<i32> {
+pub fn watched(env: &Env, keys: &[&String], limit: Duration) -> Vec<i32> {
     wait_until("every key to be watched", limit, || {
         let h: Vec<Option<i32>> = keys.iter().map(|k| holder(env, k)).collect();
         h.iter().copied().collect::<Option<Vec<i32>>>().ok_or((h, daemon_log(env)))
     })
 }
 
-fn wait_log(env: &Env, what: &str, limit: Duration) {
+pub fn wait_log(env: &Env, what: &str, limit: Duration) {
     wait_until(&format!("'{what}' in the daemon's log"), limit, || {
         let log = daemon_log(env);
         if log.contains(what) {
@@ -93,18 +109,18 @@ fn wait_log(env: &Env, what: &str, limit: Duration) {
 }
 
 /// Writes `text` to `dir/name` through a rename, as a tool would.
-fn put(dir: &Path, name: &str, text: &[u8]) {
+pub fn put(dir: &Path, name: &str, text: &[u8]) {
     let tmp = dir.join(format!(".{name}.tmp"));
     fs::write(&tmp, text).unwrap();
     fs::rename(tmp, dir.join(name)).unwrap();
 }
 
-fn mkfifo(path: &Path) {
+pub fn mkfifo(path: &Path) {
     assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
 }
 
 /// A process's state letter from `/proc` (`Z` for a zombie), `None` when gone.
-fn proc_state(pid: i32) -> Option<char> {
+pub fn proc_state(pid: i32) -> Option<char> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(") ")?.1.chars().next()
 }

@@ -5,6 +5,7 @@ mod util;
 mod cli;
 mod daemon;
 mod faults;
+mod hardening;
 mod lifecycle;
 mod service;
 mod store;

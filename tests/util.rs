@@ -97,6 +97,15 @@ impl Env {
         pid
     }
 
+    /// Starts another program in the background; it is killed when the test ends.
+    pub fn spawn_cmd(&mut self, mut cmd: Command) -> u32 {
+        let child =
+            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let pid = child.id();
+        self.children.push(child);
+        pid
+    }
+
     /// Waits for a child started with `spawn` and returns its exit code.
     pub fn wait_child(&mut self, pid: u32, limit: Duration) -> Option<i32> {
         let i = self.children.iter().position(|c| c.id() == pid).expect("not our child");
@@ -223,9 +232,22 @@ pub fn holder(env: &Env, key: &str) -> Option<i32> {
     bach::lock::holder(&env.h().lock(key)).ok().flatten()
 }
 
-/// The daemon's log so far.
+/// The daemon's log so far (empty unless it is a regular file: a test may
+/// put a FIFO there, which a plain open would block on).
 pub fn daemon_log(env: &Env) -> String {
-    fs::read_to_string(env.home.join("logs/daemon.log")).unwrap_or_default()
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = env.home.join("logs/daemon.log");
+    let file = fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path);
+    let mut text = String::new();
+    if let Ok(mut f) =
+        file.and_then(|f| f.metadata().map(|m| (f, m))).map(|(f, m)| (f, m.is_file()))
+    {
+        if f.1 {
+            let _ = f.0.read_to_string(&mut text);
+        }
+    }
+    text
 }
 
 /// `daemon.state` as a map.

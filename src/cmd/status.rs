@@ -67,7 +67,11 @@ pub fn status(json: bool) -> Result<u8> {
     let text = files::read_small(&st.home.daemon_state(), ledger::MAX).ok().flatten();
     let (header, led) = text.as_deref().map(ledger::parse).unwrap_or_default();
     let daemon = Daemon { pid, header: header.filter(|h| pid == Some(h.pid)) };
-    let (sessions, tasks) = records(&st)?;
+    // What the daemon is doing is worth saying even when the store is not.
+    let (sessions, tasks) = records(&st).unwrap_or_else(|e| {
+        log::warn(&e.to_string());
+        (Vec::new(), Vec::new())
+    });
     let procs = table(&sessions);
     let desired = store::desired(st.home.as_str(), &sessions, &tasks, procs.as_deref());
     let me = Me::new()?;

@@ -34,7 +34,9 @@ impl Cache {
     /// minute passed (`now`, monotonic ms). Returns whether it did.
     pub fn refresh(&mut self, st: &Store, how: supervisor::Store, now: u64, log: &mut Log) -> bool {
         let stamp = (stamp(&st.home, Records::Sessions), stamp(&st.home, Records::Tasks));
-        let due = self.read_at.map_or(true, |t| now >= t + FULL_READ_MS);
+        // While the folders fail, every look reads them: their stamp may be
+        // back to the last good one's when they are fixed.
+        let due = self.read_at.map_or(true, |t| now >= t + FULL_READ_MS) || self.problem.is_some();
         if how == supervisor::Store::Changed && stamp == self.stamp && !due {
             return false;
         }

@@ -27,6 +27,7 @@ use crate::supervisor::{
     self, Desired, Host, Signal, Spawned, Supervised, Supervisor, Table, Wake,
 };
 use crate::targets::{self, Me};
+use crate::watcher::status::Status;
 use crate::{files, lock, procs, spawn, sys};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -152,6 +153,24 @@ impl Host for Real {
             None => self.log.line(&format!(
                 "not signalling pid {pid} (key {key}): it does not hold the lock as that watcher"
             )),
+        }
+    }
+
+    fn clean_up(&mut self, key: &str) {
+        let text = files::read_small(&self.st.home.status(key), files::RECORD_MAX);
+        let status = text.ok().flatten().and_then(|t| Status::parse(&t));
+        let Some((pgid, start)) = status.and_then(|s| s.judge_pgid.zip(s.judge_start)) else {
+            return;
+        };
+        if self.read_table().is_err() {
+            return;
+        }
+        let procs = self.table.procs.as_deref_mut().unwrap_or_default();
+        procs::add_ticks(procs, &[pgid].into());
+        let judge = self.config.judge_command.as_deref();
+        if targets::may_signal_judge(pgid, start, procs, &self.me, judge) {
+            let _ = sys::killpg(pgid, libc::SIGKILL);
+            self.log.line(&format!("ended the judge (group {pgid}) the watcher of key {key} left"));
         }
     }
 

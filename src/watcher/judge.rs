@@ -68,6 +68,11 @@ impl Judge {
         Ok(judge)
     }
 
+    /// Its pid, which is also its process group.
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
     /// Its stdout, to poll while it is open.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         self.child.stdout.as_ref().map(|o| o.as_fd())

@@ -127,7 +127,14 @@ impl Watcher {
             judge: None,
             judged: None,
             judges: 0,
-            base: Status { pid: sys::getpid(), artifact, ..saved },
+            // The judge a previous watcher ran is not ours to claim.
+            base: Status {
+                pid: sys::getpid(),
+                artifact,
+                judge_pgid: None,
+                judge_start: None,
+                ..saved
+            },
             published: None,
             published_at: Instant::now(),
             publish_failing: false,
@@ -217,7 +224,8 @@ impl Watcher {
         let status = self.status(crate::time::now());
         let old = self.published.as_ref();
         let new_state = old.map_or(true, |o| o.state != status.state);
-        let urgent = new_state || old.is_some_and(|o| o.error != status.error);
+        let judge = old.is_some_and(|o| o.judge_pgid != status.judge_pgid);
+        let urgent = new_state || judge || old.is_some_and(|o| o.error != status.error);
         let due = urgent || force || self.published_at.elapsed() >= PUBLISH_EVERY;
         if old == Some(&status) || !due {
             return;
@@ -294,7 +302,14 @@ impl Watcher {
         let started = (self.follow.tail().and_then(|tail| judge::input(&stdin_path, tail)))
             .and_then(|stdin| Judge::start(&command, &env, stdin, timeout));
         match started {
-            Ok(j) => self.judge = Some(j),
+            Ok(j) => {
+                // Recorded at once: if this watcher is killed outright, the
+                // daemon ends the judge's group by these.
+                let pgid = j.pid();
+                self.base.judge_start = sys::proc_stat(pgid).ok().map(|s| s.start);
+                self.base.judge_pgid = Some(pgid);
+                self.judge = Some(j);
+            }
             Err(e) => {
                 log::stamped(&format!("cannot start the judge: {e}"));
                 self.record(None, "spawn failed".into(), now);
@@ -305,7 +320,8 @@ impl Watcher {
     fn record(&mut self, verdict: Option<String>, exit: String, now: u64) {
         log::stamped(&format!("judge ended: {exit}"));
         (self.base.verdict, self.base.verdict_at) = (verdict, Some(now));
-        self.base.judge_exit = Some(exit);
+        (self.base.judge_exit, self.base.judge_pgid, self.base.judge_start) =
+            (Some(exit), None, None);
     }
 
     /// Rotates the log past `log_max_bytes` and moves stdout and stderr to
@@ -357,6 +373,7 @@ impl Watcher {
     /// Every exit of the loop: kills the judge, publishes, says why.
     fn finish(&mut self, why: &str) -> u8 {
         self.judge = None;
+        (self.base.judge_pgid, self.base.judge_start) = (None, None);
         self.publish(true);
         log::stamped(&format!("exiting: {why}"));
         0

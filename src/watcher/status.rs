@@ -65,6 +65,11 @@ pub struct Status {
     pub verdict_at: Option<u64>,
     /// How the judge ended: `exit N`, `signal N`, `timeout`, `spawn failed`.
     pub judge_exit: Option<String>,
+    /// The process group of the judge running now (its shell leads it).
+    pub judge_pgid: Option<i32>,
+    /// That shell's start: ticks since boot on Linux, Unix seconds on macOS,
+    /// so the daemon can tell it from a later process with its pid.
+    pub judge_start: Option<u64>,
     /// Why the artifact is unreadable, or a config problem.
     pub error: Option<String>,
 }
@@ -89,6 +94,8 @@ impl Status {
             verdict: text("verdict"),
             verdict_at: num("verdict_at"),
             judge_exit: text("judge_exit"),
+            judge_pgid: kv::get(&f, "judge_pgid").and_then(|v| v.parse().ok()),
+            judge_start: num("judge_start"),
             error: text("error"),
         })
     }
@@ -110,6 +117,8 @@ impl Status {
             ("verdict", self.verdict.clone().filter(|v| !v.is_empty())),
             ("verdict_at", self.verdict_at.map(|t| t.to_string())),
             ("judge_exit", self.judge_exit.clone()),
+            ("judge_pgid", self.judge_pgid.map(|p| p.to_string())),
+            ("judge_start", self.judge_start.map(|t| t.to_string())),
             ("error", self.error.clone()),
         ])
     }
@@ -135,6 +144,8 @@ mod tests {
             verdict: Some("done = yes".into()),
             verdict_at: Some(1700000001),
             judge_exit: Some("exit 0".into()),
+            judge_pgid: Some(4321),
+            judge_start: Some(264623),
             error: None,
         };
         assert_eq!(Status::parse(&s.render()), Some(s));
