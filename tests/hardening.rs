@@ -27,7 +27,7 @@ fn sleeper(env: &mut Env, secs: &str) -> i32 {
     env.spawn_cmd(c) as i32
 }
 
-/// 1. Linux: a wall-clock step changes every process's `lstart`; an agent
+/// Review finding 1: Linux: a wall-clock step changes every process's `lstart`; an agent
 /// is known by its start ticks, so its session stays live.
 #[cfg(target_os = "linux")]
 #[test]
@@ -64,7 +64,7 @@ fn a_clock_step_that_moves_an_agents_start_time_never_makes_it_gone() {
     assert_eq!(session(&doc, "s").get("state").str(), "live", "{doc:?}");
 }
 
-/// 2a. A `next_retry` stored while the wall clock ran ahead is clamped on
+/// Review finding 2a: A `next_retry` stored while the wall clock ran ahead is clamped on
 /// load: it never blocks a respawn for years.
 #[test]
 fn a_retry_stored_while_the_clock_ran_ahead_does_not_stall_the_respawn() {
@@ -104,7 +104,7 @@ int clock_gettime(clockid_t id, struct timespec *ts) {
 }
 "#;
 
-/// 2b. The loop's deadlines are monotonic: a wall clock set back an hour
+/// Review finding 2b: The loop's deadlines are monotonic: a wall clock set back an hour
 /// does not stop the ticks for an hour.
 #[cfg(target_os = "linux")]
 #[test]
@@ -148,7 +148,7 @@ fn iso_as_lstart(iso: &str) -> String {
     format!("Mon {} {} {} {}", MONTHS[month - 1], &iso[8..10], &iso[11..19], &iso[..4])
 }
 
-/// 3. A stray whose key this daemon never desired is published with the
+/// Review finding 3: A stray whose key this daemon never desired is published with the
 /// artifact `ps` shows, so `daemon.state` always parses.
 #[test]
 fn a_stray_nobody_desired_is_published_with_its_artifact() {
@@ -178,7 +178,7 @@ fn a_stray_nobody_desired_is_published_with_its_artifact() {
     assert_eq!(doc.get("strays").arr()[0].get("pid").int(), pid as i64);
 }
 
-/// 4. With its log and its stderr both failing (a full disk), no warning
+/// Review finding 4: With its log and its stderr both failing (a full disk), no warning
 /// can panic: the daemon supervises on and stops cleanly.
 #[cfg(target_os = "linux")]
 #[test]
@@ -200,7 +200,7 @@ fn a_daemon_whose_log_and_stderr_both_fail_supervises_on() {
     assert_eq!(code.code(), Some(0));
 }
 
-/// 5. A value with a blank at either end is refused (exit 2): records trim
+/// Review finding 5: A value with a blank at either end is refused (exit 2): records trim
 /// their values, so it would come back as another artifact.
 #[test]
 fn values_with_a_blank_at_either_end_are_refused_and_nothing_is_written() {
@@ -216,7 +216,7 @@ fn values_with_a_blank_at_either_end_are_refused_and_nothing_is_written() {
     assert_eq!(env.json(&["tasks", "list", "--json"]).get("tasks").arr().len(), 1);
 }
 
-/// 6. A judge never outlives its watcher: when the watcher dies by SIGKILL
+/// Review finding 6: A judge never outlives its watcher: when the watcher dies by SIGKILL
 /// the daemon ends the judge's process group.
 #[cfg(target_os = "linux")]
 #[test]
@@ -254,7 +254,7 @@ fn a_judge_never_outlives_a_watcher_killed_outright() {
     assert!(proc_state(pgid).is_none_or(|s| s == 'Z'));
 }
 
-/// 7. A bach not named exactly `bach` knows its own watchers: no false
+/// Review finding 7: A bach not named exactly `bach` knows its own watchers: no false
 /// "vanished" crashes, and `sessions end` stops them.
 #[test]
 fn a_bach_not_named_bach_knows_its_own_watchers() {
@@ -292,7 +292,7 @@ fn a_bach_not_named_bach_knows_its_own_watchers() {
     assert!(!log.contains("vanished") && !log.contains("not signalling"), "{log}");
 }
 
-/// 8. A records folder that cannot be read as a whole keeps the last
+/// Review finding 8: A records folder that cannot be read as a whole keeps the last
 /// desired set (and says so) instead of meaning "nothing desired".
 #[test]
 fn a_store_folder_that_cannot_be_read_keeps_every_watcher() {
@@ -328,7 +328,7 @@ fn a_store_folder_that_cannot_be_read_keeps_every_watcher() {
     });
 }
 
-/// 9. `daemon status` says "running" from the lock alone: a missing or
+/// Review finding 9: `daemon status` says "running" from the lock alone: a missing or
 /// unwritable `daemon.state` only makes the details unknown.
 #[test]
 fn status_says_running_whatever_daemon_state_is() {
@@ -352,7 +352,7 @@ fn status_says_running_whatever_daemon_state_is() {
     assert!(text.starts_with(&format!("daemon: running (pid {}", daemon.pid())), "{text}");
 }
 
-/// 10. A FIFO where a log belongs never blocks an `open()`: the daemon
+/// Review finding 10: A FIFO where a log belongs never blocks an `open()`: the daemon
 /// supervises, and SIGTERM ends it.
 #[test]
 fn fifos_where_logs_belong_never_hang_the_daemon() {
@@ -369,7 +369,7 @@ fn fifos_where_logs_belong_never_hang_the_daemon() {
     assert_eq!(code.code(), Some(0));
 }
 
-/// 11. Numbers that would overflow are malformed input, never a panic.
+/// Review finding 11: Numbers that would overflow are malformed input, never a panic.
 #[test]
 fn an_absurd_timeout_is_exit_2() {
     let env = Env::new("overflow");
@@ -377,7 +377,7 @@ fn an_absurd_timeout_is_exit_2() {
     assert!(err.contains("--timeout must be at most 31536000 seconds"), "{err}");
 }
 
-/// 12. The folders' stamp can miss a change: the store is read afresh
+/// Review finding 12: The folders' stamp can miss a change: the store is read afresh
 /// before any watcher is retired.
 #[test]
 fn a_change_the_folder_stamp_misses_never_retires_a_wanted_watcher() {
@@ -414,7 +414,7 @@ fn a_change_the_folder_stamp_misses_never_retires_a_wanted_watcher() {
     assert!(!daemon_log(&env).contains("retiring"), "{}", daemon_log(&env));
 }
 
-/// 13. SIGHUP goes to each watcher by its pid: a hand-started watcher that
+/// Review finding 13: SIGHUP goes to each watcher by its pid: a hand-started watcher that
 /// leads a job of several processes is reached alone.
 #[test]
 fn sighup_reaches_a_hand_started_watcher_by_its_pid_not_its_job() {
@@ -442,7 +442,7 @@ fn sighup_reaches_a_hand_started_watcher_by_its_pid_not_its_job() {
     drop(w);
 }
 
-/// 14a. Records are durable: the folder is flushed after the rename or
+/// Review finding 14a: Records are durable: the folder is flushed after the rename or
 /// link that puts a record in place.
 #[cfg(target_os = "linux")]
 #[test]
@@ -481,7 +481,7 @@ fn records_are_flushed_with_their_folder() {
     }
 }
 
-/// 14b. The sweep removes temporary files a dead writer left, once they
+/// Review finding 14b: The sweep removes temporary files a dead writer left, once they
 /// are a day old.
 #[test]
 fn stale_temporary_files_are_swept_and_fresh_ones_kept() {
@@ -500,7 +500,7 @@ fn stale_temporary_files_are_swept_and_fresh_ones_kept() {
     assert!(!old.exists() && fresh.exists());
 }
 
-/// 14c. A judge's input file is named for its watcher's pid: what a killed
+/// Review finding 14c: A judge's input file is named for its watcher's pid: what a killed
 /// watcher left never blocks the next one's judge.
 #[test]
 fn a_judge_input_left_behind_never_blocks_the_next_judge() {
