@@ -230,7 +230,7 @@ fn a_judge_never_outlives_a_watcher_killed_outright() {
     let _daemon = Daemon::usual(&env);
     let watcher = watched(&env, &[key], secs(3))[0];
     let pgid = wait_until("the judge to run", secs(5), || {
-        status(&env, key).and_then(|s| s.judge_pgid).ok_or_else(|| status(&env, key))
+        status(&env, key).and_then(|s| s.judge_pgid).ok_or_else(|| Box::new(status(&env, key)))
     });
     /// Ends the judge's group whatever the test finds.
     struct Group(i32);
@@ -515,7 +515,9 @@ fn a_judge_input_left_behind_never_blocks_the_next_judge() {
     fs::write(env.home.join(format!("watch/.{key}.judge.1")), "left behind").unwrap();
     let _daemon = Daemon::usual(&env);
     let s = wait_until("a verdict", secs(6), || {
-        status(&env, key).filter(|s| s.judge_exit.is_some()).ok_or_else(|| status(&env, key))
+        status(&env, key)
+            .filter(|s| s.judge_exit.is_some())
+            .ok_or_else(|| Box::new(status(&env, key)))
     });
     assert_eq!((s.judge_exit.as_deref(), s.verdict.as_deref()), (Some("exit 0"), Some("fine")));
 }
