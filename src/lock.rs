@@ -76,3 +76,100 @@ impl Held {
         matches!((ours, now), (Ok(a), Ok(b)) if a.dev() == b.dev() && a.ino() == b.ino())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+
+    fn dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("bach-lock-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Another process holding the lock at `path`: this test binary, run as
+    /// `hold_in_a_child` (fcntl locks are per process, so a thread cannot).
+    struct Holder(Child);
+
+    impl Holder {
+        fn start(path: &Path) -> Holder {
+            let exe = std::env::current_exe().unwrap();
+            let mut child = Command::new(exe)
+                .args(["--exact", "lock::tests::hold_in_a_child", "--ignored", "--nocapture"])
+                .env("BACH_TEST_HOLD", path)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // The test harness speaks first; "held" comes once the lock is.
+            let out = BufReader::new(child.stdout.take().unwrap());
+            let said: Vec<String> =
+                out.lines().map_while(|l| l.ok()).take(20).take_while(|l| l != "held").collect();
+            assert!(said.len() < 20, "the child never said it held the lock: {said:?}");
+            Holder(child)
+        }
+    }
+
+    impl Drop for Holder {
+        fn drop(&mut self) {
+            let _ = sys::kill(self.0.id() as i32, libc::SIGKILL);
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    #[ignore = "run in a child process by the lock tests"]
+    fn hold_in_a_child() {
+        let Some(path) = std::env::var_os("BACH_TEST_HOLD") else { return };
+        let Ok(Taken::Held(_held)) = acquire(Path::new(&path)) else { panic!("not taken") };
+        println!("held");
+        // Until the parent closes our stdin (or kills us).
+        let _ = std::io::stdin().read_line(&mut String::new());
+    }
+
+    #[test]
+    fn a_held_lock_is_busy_for_others_and_names_its_holder() {
+        let _children = crate::testing::children();
+        let d = dir("busy");
+        let path = d.join("k.lock");
+        let child = Holder::start(&path);
+        let pid = child.0.id() as i32;
+        assert_eq!(holder(&path).unwrap(), Some(pid));
+        assert!(matches!(acquire(&path).unwrap(), Taken::Busy(Some(p)) if p == pid));
+        drop(child);
+        let Taken::Held(mut held) = acquire(&path).unwrap() else {
+            panic!("free after its holder died")
+        };
+        held.write_pid().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{}\n", sys::getpid()));
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn no_file_is_no_holder_and_odd_files_are_errors() {
+        let d = dir("odd");
+        assert_eq!(holder(&d.join("missing.lock")).unwrap(), None);
+        std::fs::create_dir(d.join("dir.lock")).unwrap();
+        assert!(holder(&d.join("dir.lock")).is_err());
+        assert!(acquire(&d.join("dir.lock")).is_err(), "a folder cannot be locked");
+        std::os::unix::fs::symlink(d.join("elsewhere"), d.join("link.lock")).unwrap();
+        assert!(acquire(&d.join("link.lock")).is_err(), "a symlink is not followed");
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn a_lock_file_replaced_under_its_holder_is_noticed() {
+        let d = dir("replaced");
+        let path = d.join("k.lock");
+        let Taken::Held(held) = acquire(&path).unwrap() else { panic!("taken") };
+        assert!(held.still_at_path());
+        std::fs::remove_file(&path).unwrap();
+        assert!(!held.still_at_path(), "removed");
+        std::fs::write(&path, b"").unwrap();
+        assert!(!held.still_at_path(), "another file at the path");
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}

@@ -53,3 +53,47 @@ impl SelfPipe {
         caught
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Drains until `want` is caught (another thread may take a signal's
+    /// handler a moment after `kill` returns), within five seconds.
+    fn drain_until(pipe: &SelfPipe, want: Caught) -> Caught {
+        let mut got = Caught::default();
+        for _ in 0..500 {
+            let _ = sys::poll(&[pipe.fd()], 10);
+            let c = pipe.drain();
+            (got.stop, got.hup) = (got.stop | c.stop, got.hup | c.hup);
+            if got == want {
+                break;
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn signals_arrive_as_bytes_and_are_drained_before_acting() {
+        // Signal routing is process-wide: no other test may install its pipe meanwhile.
+        let _serial = crate::testing::children();
+        let pipe = SelfPipe::install().unwrap();
+        let _ = pipe.drain();
+        for sig in [libc::SIGHUP, libc::SIGHUP, libc::SIGTERM] {
+            sys::kill(sys::getpid(), sig).unwrap();
+        }
+        assert_eq!(sys::poll(&[pipe.fd()], 1000).unwrap(), [true], "a signal wakes the poll");
+        let both = Caught { stop: true, hup: true };
+        assert_eq!(drain_until(&pipe, both), both);
+        sys::kill(sys::getpid(), libc::SIGINT).unwrap();
+        let stop = Caught { stop: true, hup: false };
+        assert_eq!(drain_until(&pipe, stop), stop);
+        // A flood fills the pipe without blocking a handler: one byte waiting
+        // is wake-up enough, and SIGCHLD only wakes.
+        for _ in 0..100_000 {
+            sys::kill(sys::getpid(), libc::SIGCHLD).unwrap();
+        }
+        assert_eq!(sys::poll(&[pipe.fd()], 1000).unwrap(), [true]);
+        assert_eq!(drain_until(&pipe, Caught { stop: true, hup: true }), Caught::default());
+    }
+}

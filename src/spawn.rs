@@ -49,3 +49,50 @@ pub fn watcher(
     let child = cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn()?;
     Ok(Spawned::Started(child.id() as i32))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_watcher_starts_detached_from_slash_with_a_reduced_environment_and_its_log() {
+        let _children = crate::testing::children();
+        let d = std::env::temp_dir().join(format!("bach-spawn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("home")).unwrap();
+        // A stand-in for bach that says what it was given, then goes.
+        let exe = d.join("bach");
+        let report = d.join("report");
+        let script = format!(
+            "#!/bin/sh\n{{ echo \"$@\"; pwd; env | sort; ps -o sid= -o pid= -p $$; }} > '{}'\necho to-the-log\n",
+            report.display()
+        );
+        std::fs::write(&exe, script).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let home = Home::at(d.join("home"));
+        std::env::set_var("BACH_SPAWN_TEST_SECRET", "must not pass");
+        let Spawned::Started(pid) =
+            watcher(&exe, &home, "0123456789abcdef", "/a b", 1 << 20).unwrap()
+        else {
+            panic!("nothing holds the lock")
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sys::reap_any().unwrap().map(|(p, _)| p) != Some(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let text = std::fs::read_to_string(&report).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("internal session-watch --key 0123456789abcdef /a b"));
+        assert_eq!(lines.next(), Some("/"), "it runs from /");
+        assert!(text.contains(&format!("BACH_HOME={}", home.as_str())), "{text}");
+        assert!(!text.contains("BACH_SPAWN_TEST_SECRET"), "the environment is reduced: {text}");
+        let sid_pid: Vec<&str> = text.lines().last().unwrap().split_whitespace().collect();
+        assert_eq!(sid_pid[0], sid_pid[1], "it leads a session of its own: {text}");
+        let log = std::fs::read_to_string(home.watch_log("0123456789abcdef")).unwrap();
+        assert_eq!(log, "to-the-log\n");
+        std::env::remove_var("BACH_SPAWN_TEST_SECRET");
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}

@@ -70,3 +70,46 @@ impl Publisher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::{Entry, Phase};
+
+    #[test]
+    fn state_is_written_when_it_changes_and_a_failure_is_said_once() {
+        let d = std::env::temp_dir().join(format!("bach-publish-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let home = Home::at(d.clone());
+        let mut log = Log::new(d.join("d.log"), 1 << 20);
+        let clock = Clock { mono: 1_000_000, wall: 1_700_000_000_000 };
+        let mut p = Publisher::new(Header { pid: 42, started: 7, ..Header::default() });
+        let mut ledger = Ledger::new();
+        p.state(&home, &mut log, &Config::default(), &ledger, clock);
+        let first = std::fs::read_to_string(home.daemon_state()).unwrap();
+        assert!(first.starts_with("pid = 42\nstarted = 7\nreconcile_seconds = 5\n"), "{first}");
+        let e =
+            Entry { crashes: 2, phase: Phase::Backoff { until: 1_004_000 }, ..Entry::new("/a") };
+        ledger.insert("0123456789abcdef".into(), e);
+        std::fs::remove_file(home.daemon_state()).unwrap();
+        std::fs::create_dir(home.daemon_state()).unwrap(); // cannot be replaced now
+        for _ in 0..3 {
+            p.state(&home, &mut log, &Config::default(), &ledger, clock);
+        }
+        let said = std::fs::read_to_string(d.join("d.log")).unwrap();
+        assert_eq!(said.matches("supervising without publishing it").count(), 1, "{said}");
+        std::fs::remove_dir(home.daemon_state()).unwrap();
+        p.state(&home, &mut log, &Config::default(), &ledger, clock);
+        let text = std::fs::read_to_string(home.daemon_state()).unwrap();
+        assert!(text.contains("0123456789abcdef.next_retry = 1700000004\n"), "{text}");
+        assert!(std::fs::read_to_string(d.join("d.log")).unwrap().contains("can be written again"));
+        p.problem(&mut log, Some("ps failed"));
+        p.problem(&mut log, Some("ps failed again"));
+        p.problem(&mut log, None);
+        let said = std::fs::read_to_string(d.join("d.log")).unwrap();
+        assert_eq!(said.matches("cannot supervise: ").count(), 1, "once per streak: {said}");
+        assert_eq!(said.matches("can be read again").count(), 1);
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}

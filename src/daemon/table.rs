@@ -97,3 +97,51 @@ pub fn supervised(procs: &[Proc], home: &Home, me: &Me, desired: &BTreeSet<Strin
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proc(pid: i32, uid: u32, command: &str) -> Proc {
+        let start = "Wed Nov 25 04:31:14 2026".into();
+        Proc { uid, pid, pgid: pid, zombie: false, start, command: command.into(), ticks: None }
+    }
+
+    #[test]
+    fn the_supervised_set_is_this_homes_watchers_by_key() {
+        let d = std::env::temp_dir().join(format!("bach-table-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("watch")).unwrap();
+        let home = Home::at(d.clone());
+        let me = Me { uid: 501, shown: "/opt/bach-dev".into() };
+        let (desired, locked, other) = ("0000000000000001", "0000000000000002", "0000000000000003");
+        std::fs::write(home.lock(locked), b"").unwrap();
+        let w = |pid, key: &str| {
+            proc(pid, 501, &format!("/opt/bach-dev internal session-watch --key {key} /a/{pid}"))
+        };
+        let procs = [
+            w(10, desired),
+            w(11, desired),
+            w(12, locked),
+            w(13, other),
+            proc(14, 0, &format!("/x/bach internal session-watch --key {desired} /a")),
+            proc(15, 501, "sleep 30"),
+        ];
+        let keys = BTreeSet::from([desired.to_string()]);
+        let set = supervised(&procs, &home, &me, &keys);
+        assert_eq!(
+            set.keys().collect::<Vec<_>>(),
+            [desired, locked],
+            "another home's key is not ours"
+        );
+        let pids: Vec<(i32, Option<bool>)> =
+            set[desired].iter().map(|w| (w.pid, w.holds_lock)).collect();
+        assert_eq!(
+            pids,
+            [(10, Some(false)), (11, Some(false))],
+            "two of one key: the lock was asked"
+        );
+        assert_eq!((set[locked][0].holds_lock, set[locked][0].artifact.as_str()), (None, "/a/12"));
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}

@@ -379,3 +379,64 @@ impl Watcher {
         0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn home(tag: &str) -> Home {
+        let d = std::env::temp_dir().join(format!("bach-watcher-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("watch")).unwrap();
+        Home::at(d)
+    }
+
+    #[test]
+    fn a_watcher_resumes_its_predecessors_verdict_but_never_its_judge() {
+        let h = home("resume");
+        let artifact = h.path().join("a.jsonl").to_string_lossy().into_owned();
+        let key = h.key(&artifact);
+        let saved = Status {
+            pid: 7,
+            artifact: artifact.clone(),
+            verdict: Some("done".into()),
+            verdict_at: Some(5),
+            judge_pgid: Some(4321),
+            judge_start: Some(99),
+            ..Status::default()
+        };
+        std::fs::write(h.status(&key), saved.render()).unwrap();
+        let lock = take_lock(&h, &key).unwrap().expect("free");
+        let mut w = Watcher::new(h.clone(), key.clone(), artifact.clone(), lock);
+        let now = crate::time::now();
+        assert_eq!(w.state(now), WatchState::Waiting, "no artifact yet");
+        let s = w.status(now);
+        assert_eq!((s.verdict.as_deref(), s.verdict_at), (Some("done"), Some(5)));
+        assert_eq!((s.judge_pgid, s.judge_start, s.pid), (None, None, sys::getpid()));
+        std::fs::write(&artifact, b"one\n").unwrap();
+        w.follow.tick(now);
+        assert_eq!((w.state(now), w.status(now).lines), (WatchState::Active, 1));
+        w.publish(true);
+        let back = Status::parse(&std::fs::read_to_string(h.status(&key)).unwrap()).unwrap();
+        assert_eq!((back.state, back.lines, back.judge_pgid), (WatchState::Active, 1, None));
+        std::fs::remove_dir_all(h.path()).unwrap();
+    }
+
+    #[test]
+    fn a_broken_config_is_said_in_the_status_and_the_defaults_used() {
+        let h = home("config");
+        std::fs::write(h.config(), "idle_seconds = soon\n").unwrap();
+        let artifact = h.path().join("a.jsonl").to_string_lossy().into_owned();
+        let key = h.key(&artifact);
+        let lock = take_lock(&h, &key).unwrap().expect("free");
+        let w = Watcher::new(h.clone(), key, artifact, lock);
+        assert_eq!(w.config, Config::default());
+        let error = w.status(crate::time::now()).error.unwrap();
+        assert!(
+            error.contains("'idle_seconds' must be a whole number")
+                && error.ends_with("using the defaults"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(h.path()).unwrap();
+    }
+}
