@@ -86,6 +86,7 @@ mod judge;
 pub mod kv;
 pub mod ledger;
 pub mod lifecycle;
+pub mod lines;
 pub mod lock;
 pub mod log;
 pub mod procs;
