@@ -74,6 +74,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod attention;
 pub mod cli;
 pub mod commands;
 pub mod config;
