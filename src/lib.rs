@@ -93,6 +93,7 @@ pub mod log;
 pub mod procs;
 pub mod ps;
 pub mod reconcile;
+pub mod refine;
 pub mod report;
 pub mod service;
 pub mod signals;
