@@ -314,8 +314,10 @@ fn object(line: &Line) -> bool {
 /// An id or name as stored: ASCII letters, digits and `_-.@+/=` only, at
 /// most 64 of them (so `id:name` pairs and spaces between them split back).
 fn token(raw: &[u8]) -> String {
-    let ok = |b: &&u8| b.is_ascii_alphanumeric() || b"_-.@+/=".contains(b);
-    raw.iter().filter(ok).take(64).map(|&b| b as char).collect()
+    let ok = |b: &u8| b.is_ascii_alphanumeric() || b"_-.@+/=".contains(b);
+    let kept: Vec<u8> = raw.iter().copied().filter(ok).take(64).collect();
+    // Only ASCII is kept, so this never fails.
+    String::from_utf8(kept).unwrap_or_default()
 }
 
 /// An id shortened for people: `toolu_01…`.

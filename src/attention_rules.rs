@@ -30,7 +30,9 @@ impl Classifier {
             // agent is busy, but its own state stays as it is.
             return true;
         }
-        if let Some(id) = m.session_id.filter(|_| event) {
+        // Every line repeats the session; keep the stored copy when equal.
+        if let Some(id) = m.session_id.filter(|&id| event && id != self.s.agent_session.as_bytes())
+        {
             self.s.agent_session = token(id);
         }
         if m.system {

@@ -141,23 +141,28 @@ impl Splitter {
     }
 }
 
-/// The index of the first `\n`, eight bytes at a time: the watcher runs
-/// every byte of every transcript through here.
+/// The index of the first `\n`.
 fn newline(bytes: &[u8]) -> Option<usize> {
+    find_byte(bytes, b'\n')
+}
+
+/// The index of the first `byte` in `bytes`, eight bytes at a time: the
+/// watcher runs every byte of every transcript through here.
+pub(crate) fn find_byte(bytes: &[u8], byte: u8) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
-    const NL: u64 = ONES * b'\n' as u64;
+    let pattern = ONES * byte as u64;
     let mut chunks = bytes.chunks_exact(8);
     for (i, chunk) in chunks.by_ref().enumerate() {
         let mut word = [0; 8];
         word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word) ^ NL;
-        // Nonzero exactly when some byte of x is zero (a newline).
+        let x = u64::from_le_bytes(word) ^ pattern;
+        // Nonzero exactly when some byte of x is zero (a match).
         if x.wrapping_sub(ONES) & !x & (ONES << 7) != 0 {
-            return chunk.iter().position(|&b| b == b'\n').map(|p| i * 8 + p);
+            return chunk.iter().position(|&b| b == byte).map(|p| i * 8 + p);
         }
     }
     let done = bytes.len() - chunks.remainder().len();
-    chunks.remainder().iter().position(|&b| b == b'\n').map(|p| done + p)
+    chunks.remainder().iter().position(|&b| b == byte).map(|p| done + p)
 }
 
 #[cfg(test)]

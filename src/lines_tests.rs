@@ -175,6 +175,8 @@ fn newline_search_agrees_with_a_plain_scan() {
             assert_eq!(newline(&bytes[..len]), want, "newline at {at:?} within {len} bytes");
         }
     }
+    assert_eq!(find_byte(b"abcdefgh:ij", b':'), Some(8));
+    assert_eq!(find_byte(b"\x3b\x3b\x3b\x3b\x3b\x3b\x3b\x3b\x3b", b':'), None);
     // Bytes next to '\n' in value (0x0b, 0x09, 0x8a) are no newline.
     assert_eq!(newline(&[0x0b, 0x09, 0x8a, 0x0a - 1, 0xff, 0x0b, 0x09, 0x8a, 0x8a]), None);
 }

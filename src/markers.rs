@@ -7,7 +7,7 @@
 //! body (`\"stop_reason\":\"end_turn\"`) never matches, wherever the kept
 //! bytes start or end: the rule needs no knowledge of where strings begin.
 
-use crate::lines::Line;
+use crate::lines::{find_byte, Line};
 
 /// The longest key looked at; a longer run without `"` is no key we know.
 const MAX_KEY: usize = 32;
@@ -17,7 +17,7 @@ const MAX_KEY: usize = 32;
 pub(crate) fn keys(part: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     let mut at = 0;
     std::iter::from_fn(move || loop {
-        let colon = at + part.get(at..)?.iter().position(|&b| b == b':')?;
+        let colon = at + find_byte(part.get(at..)?, b':')?;
         at = colon + 1;
         if colon == 0 || part[colon - 1] != b'"' || escaped(part, colon - 1) {
             continue;
@@ -40,7 +40,7 @@ fn escaped(part: &[u8], i: usize) -> bool {
 pub(crate) fn string(rest: &[u8]) -> Option<(&[u8], bool)> {
     let body = rest.strip_prefix(b"\"")?;
     let mut i = 0;
-    while let Some(q) = body[i..].iter().position(|&b| b == b'"') {
+    while let Some(q) = find_byte(&body[i..], b'"') {
         if !escaped(body, i + q) {
             return Some((&body[..i + q], true));
         }
@@ -226,67 +226,85 @@ impl<'a> Marks<'a> {
 
 /// The first line of a JSON string's raw bytes as readable text: escapes
 /// decoded, control characters dropped, blank lines skipped, at most `max`
-/// characters, trimmed.
+/// characters, trimmed. Decoding stops at the end of that line.
 pub(crate) fn first_line(raw: &[u8], max: usize) -> String {
-    let text = unescape(raw);
-    let line = text.split('\n').map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
-    clean(line, max)
+    let text = String::from_utf8_lossy(raw);
+    let blank = |c: &char| c.is_whitespace() || c.is_control();
+    let chars = Unescape(text.chars()).skip_while(blank);
+    // Room for the control characters `clean` drops.
+    let line: String = chars.take_while(|&c| c != '\n').take(4 * max).collect();
+    clean(&line, max)
 }
 
 /// `s` without control characters (a tab or a newline becomes a space),
 /// trimmed and cut to `max` characters: a value bach may store.
 pub(crate) fn clean(s: &str, max: usize) -> String {
+    // Nearly every value bach makes is short printable ASCII already.
+    let plain = |b: u8| (b' '..=b'~').contains(&b);
+    if s.len() <= max && s.bytes().all(plain) && s.trim() == s {
+        return s.to_string();
+    }
     let spaced = s.chars().map(|c| if c == '\t' || c == '\n' || c == '\r' { ' ' } else { c });
     let kept: String = spaced.filter(|c| !c.is_control() && *c != '\u{fffd}').collect();
     kept.trim().chars().take(max).collect::<String>().trim_end().to_string()
 }
 
-/// Decodes JSON string escapes (`\n`, `\"`, `\\`, `\uXXXX` with surrogate
-/// pairs) well enough to read; anything malformed or cut short is dropped.
-fn unescape(raw: &[u8]) -> String {
-    let text = String::from_utf8_lossy(raw);
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('u') => {
-                let hi = hex4(&mut chars);
-                let c = match hi {
-                    Some(hi @ 0xd800..=0xdbff) => {
-                        // Take the low half only if it is there, so a lone
-                        // high half drops alone.
-                        let mut ahead = chars.clone();
-                        let pair = ahead.next() == Some('\\') && ahead.next() == Some('u');
-                        match pair.then(|| hex4(&mut ahead)).flatten() {
-                            Some(lo @ 0xdc00..=0xdfff) => {
-                                chars = ahead;
-                                char::from_u32(0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00))
-                            }
-                            _ => None,
-                        }
-                    }
-                    Some(code) => char::from_u32(code),
-                    None => None,
-                };
-                out.extend(c);
+/// The characters of a JSON string's body with escapes (`\n`, `\"`, `\\`,
+/// `\uXXXX` with surrogate pairs) decoded well enough to read; anything
+/// malformed or cut short is dropped.
+struct Unescape<'a>(std::str::Chars<'a>);
+
+impl Iterator for Unescape<'_> {
+    type Item = char;
+
+    fn next(&mut self) -> Option<char> {
+        loop {
+            let c = self.0.next()?;
+            if c != '\\' {
+                return Some(c);
             }
-            Some(c @ ('"' | '\\' | '/')) => out.push(c),
-            // \b, \f, \r and anything unknown: nothing readable.
-            Some(_) | None => {}
+            let decoded = match self.0.next() {
+                Some('n') => Some('\n'),
+                Some('t') => Some('\t'),
+                Some('u') => self.code_point(),
+                Some(c @ ('"' | '\\' | '/')) => Some(c),
+                // \b, \f, \r and anything unknown: nothing readable.
+                Some(_) => None,
+                None => return None,
+            };
+            if decoded.is_some() {
+                return decoded;
+            }
         }
     }
-    out
 }
 
+impl Unescape<'_> {
+    /// After `\u`: one code point, joining a surrogate pair.
+    fn code_point(&mut self) -> Option<char> {
+        match hex4(&mut self.0)? {
+            hi @ 0xd800..=0xdbff => {
+                // Take the low half only if it is there, so a lone high
+                // half drops alone.
+                let mut ahead = self.0.clone();
+                let pair = ahead.next() == Some('\\') && ahead.next() == Some('u');
+                let lo = pair
+                    .then(|| hex4(&mut ahead))
+                    .flatten()
+                    .filter(|lo| (0xdc00..=0xdfff).contains(lo))?;
+                self.0 = ahead;
+                char::from_u32(0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00))
+            }
+            code => char::from_u32(code),
+        }
+    }
+}
+
+/// Four hex digits, consumed whether or not they are valid.
 fn hex4(chars: &mut std::str::Chars) -> Option<u32> {
     let digits: String = chars.by_ref().take(4).collect();
-    (digits.len() == 4).then(|| u32::from_str_radix(&digits, 16).ok()).flatten()
+    let hex = digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_hexdigit());
+    hex.then(|| u32::from_str_radix(&digits, 16).ok()).flatten()
 }
 
 #[cfg(test)]

@@ -59,7 +59,8 @@ fn tool_uses_results_and_payloads_are_read() {
 
 #[test]
 fn the_first_line_of_a_text_is_made_readable() {
-    let cases: [(&[u8], &str); 9] = [
+    let cases: [(&[u8], &str); 10] = [
+        (br"\u0007\n\tthen text", "then text"),
         (br"Done: the tests pass.", "Done: the tests pass."),
         (br"\n\n  First line\nsecond", "First line"),
         (br#"say \"hi\" \\ back\/slash"#, r#"say "hi" \ back/slash"#),
