@@ -93,6 +93,7 @@ macro_rules! say {
     };
 }
 
+pub mod attention;
 pub mod cli;
 pub mod cmd;
 pub mod config;
@@ -106,11 +107,13 @@ pub mod json;
 pub mod key;
 pub mod kv;
 pub mod ledger;
+pub mod lines;
 pub mod lock;
 pub mod log;
 pub mod procs;
 pub mod ps;
 pub mod reconcile;
+pub mod refine;
 pub mod service;
 pub mod signals;
 pub mod spawn;
