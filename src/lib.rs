@@ -80,6 +80,7 @@ pub mod config;
 pub mod daemon;
 pub mod error;
 pub mod files;
+pub mod flatjson;
 mod follow;
 pub mod json;
 mod judge;
