@@ -74,6 +74,8 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agent;
+pub mod claude;
 pub mod cli;
 pub mod commands;
 pub mod config;
