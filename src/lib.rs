@@ -77,6 +77,7 @@
 pub mod agent;
 pub mod claude;
 pub mod cli;
+pub mod codex;
 pub mod commands;
 pub mod config;
 pub mod daemon;
