@@ -103,5 +103,6 @@ pub mod status;
 pub mod store;
 pub mod supervisor;
 pub mod sys;
+pub mod taskdir;
 pub mod text;
 pub mod watcher;
