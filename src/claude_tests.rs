@@ -468,4 +468,3 @@ fn shell_words() {
         assert_eq!(shell_word(s), want, "{s}");
     }
 }
-
