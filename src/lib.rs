@@ -93,14 +93,18 @@ macro_rules! say {
     };
 }
 
+pub mod agent;
 pub mod attention;
+pub mod claude;
 pub mod cli;
 pub mod cmd;
+pub mod codex;
 pub mod config;
 pub mod daemon;
 pub mod error;
 pub mod events;
 pub mod files;
+pub mod flatjson;
 pub mod help;
 pub mod home;
 pub mod json;
@@ -121,6 +125,7 @@ pub mod store;
 pub mod supervisor;
 pub mod sys;
 pub mod targets;
+pub mod taskdir;
 pub mod text;
 pub mod time;
 pub mod watcher;
