@@ -7,10 +7,10 @@ use crate::util::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// The session `id` of a `sessions list --json` document.
+#[cfg(target_os = "linux")]
 fn session<'a>(doc: &'a Json, id: &str) -> &'a Json {
     let all = doc.get("sessions").arr();
     all.iter().find(|s| s.get("id").str() == id).unwrap_or_else(|| panic!("{id}: {doc:?}"))
@@ -21,6 +21,7 @@ fn held(env: &Env, key: &str) -> i32 {
     wait_until("a watcher holding the lock", secs(5), || holder(env, key).ok_or(daemon_log(env)))
 }
 
+#[cfg(target_os = "linux")]
 fn sleeper(env: &mut Env, secs: &str) -> i32 {
     let mut c = Command::new("sleep");
     c.arg(secs);
@@ -123,7 +124,7 @@ fn a_wall_clock_set_back_an_hour_does_not_stop_the_ticks() {
         ("LD_PRELOAD", lib.to_str().unwrap()),
         ("FAKE_WALL_OFFSET_FILE", offset.to_str().unwrap()),
     ];
-    let _daemon = Daemon::start_with(&env, Path::new(BIN), &test_path(&env), Stdio::null(), &vars);
+    let _daemon = Daemon::start_with(&env, std::path::Path::new(BIN), &test_path(&env), Stdio::null(), &vars);
     watched(&env, &[&arts[0].1], secs(3));
     fs::write(&offset, "-3600").unwrap();
     let (a1, k1) = (env.artifact("s1.jsonl"), env.key(&env.artifact("s1.jsonl")));
@@ -141,6 +142,7 @@ fn a_wall_clock_set_back_an_hour_does_not_stop_the_ticks() {
 }
 
 /// `2026-11-25T04:31:14Z` as `ps` would print it, for `lstart_secs`.
+#[cfg(target_os = "linux")]
 fn iso_as_lstart(iso: &str) -> String {
     const MONTHS: [&str; 12] =
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -188,7 +190,7 @@ fn a_daemon_whose_log_and_stderr_both_fail_supervises_on() {
     let arts = sessions(&env, 1);
     fs::write(env.home.join("logs"), "a file where the log folder should be").unwrap();
     let full = Stdio::from(fs::OpenOptions::new().write(true).open("/dev/full").unwrap());
-    let mut daemon = Daemon::start(&env, Path::new(BIN), &test_path(&env), full);
+    let mut daemon = Daemon::start(&env, std::path::Path::new(BIN), &test_path(&env), full);
     let first = watched(&env, &[&arts[0].1], secs(3))[0];
     bach::sys::kill(first, libc::SIGKILL).unwrap();
     wait_until("the killed watcher replaced", secs(5), || match holder(&env, &arts[0].1) {
