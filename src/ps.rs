@@ -1,6 +1,9 @@
 //! Reads the process table from the text `ps` prints (DESIGN.md, "Reading the process
 //! table"): text in, processes out, and the watchers among them. No I/O happens here.
 //!
+//! A line is: uid, pid, ppid, pgid, stat (any printable text; a leading `Z` is a zombie),
+//! the start time as five words, then the command.
+//!
 //! Invariants: the table is all or nothing, since one line that does not parse makes the
 //! whole output an error, so no caller ever spawns or retires from a partial view. And a
 //! process is a watcher only when its whole command line is exactly a watcher's, so a
@@ -11,7 +14,7 @@ use std::str::FromStr;
 
 /// The arguments given to `ps` (after the program name), which runs under
 /// `LC_ALL=C TZ=UTC`: every process, commands at full width, no header.
-pub const ARGS: &[&str] = &["-axww", "-o", "uid=,pid=,pgid=,stat=,lstart=,command="];
+pub const ARGS: &[&str] = &["-axww", "-o", "uid=,pid=,ppid=,pgid=,stat=,lstart=,command="];
 
 /// One process, as one line of `ps` output shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,9 +24,11 @@ pub struct Proc {
     /// The process id. It may be 0 (macOS lists `kernel_task`), so whoever signals must
     /// skip pids of 1 or less.
     pub pid: i32,
+    /// Its parent's pid (0 for the first processes of the system).
+    pub ppid: i32,
     /// The process group id (0 for Linux kernel threads).
     pub pgid: i32,
-    /// Whether the process has exited and is waiting to be reaped (`Z` in `stat`).
+    /// Whether the process has exited and is waiting to be reaped (`stat` starts with `Z`).
     pub zombie: bool,
     /// When it started: `lstart`'s five words joined by single spaces, so Linux's padded
     /// day `Nov  5` becomes `Nov 5`, e.g. `Thu Nov 5 04:31:14 2026` (UTC).
@@ -147,14 +152,13 @@ fn parse_line(line: &str) -> Result<Proc, String> {
     let mut rest = line;
     let uid = number(word(&mut rest).ok_or("uid is missing")?, "uid")?;
     let pid = number(word(&mut rest).ok_or("pid is missing")?, "pid")?;
+    let ppid = number(word(&mut rest).ok_or("ppid is missing")?, "ppid")?;
     let pgid = number(word(&mut rest).ok_or("pgid is missing")?, "pgid")?;
     let stat = word(&mut rest).ok_or("stat is missing")?;
-    // A state starts with a letter (`t` is Linux's traced stop); anything else means
-    // the columns are not the ones asked for.
-    if !stat.starts_with(|c: char| c.is_ascii_alphabetic())
-        || !stat.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Err("stat is not a process state".into());
+    // Any printable text: macOS prints `?` for a process it cannot inspect. Columns
+    // that are not the ones asked for are caught by the start time after it.
+    if !stat.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("stat is not printable".into());
     }
     let mut start = [""; 5];
     for w in &mut start {
@@ -166,8 +170,10 @@ fn parse_line(line: &str) -> Result<Proc, String> {
     Ok(Proc {
         uid,
         pid,
+        ppid,
         pgid,
-        zombie: stat.contains('Z'),
+        // Only a leading `Z`: on macOS a later letter is a flag of another state.
+        zombie: stat.starts_with('Z'),
         start: start.join(" "),
         // ps pads the start column (macOS to 28 characters) before the command, so all
         // leading blanks go; inner runs stay, as a path may hold two spaces in a row.

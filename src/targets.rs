@@ -103,7 +103,7 @@ mod tests {
 
     fn proc(pid: i32, uid: u32, zombie: bool, command: &str) -> Proc {
         let start = "Wed Nov 25 04:31:14 2026".into();
-        Proc { uid, pid, pgid: pid, zombie, start, command: command.into(), ticks: None }
+        Proc { uid, pid, ppid: 1, pgid: pid, zombie, start, command: command.into(), ticks: None }
     }
 
     fn me() -> Me {

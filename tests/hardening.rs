@@ -124,7 +124,8 @@ fn a_wall_clock_set_back_an_hour_does_not_stop_the_ticks() {
         ("LD_PRELOAD", lib.to_str().unwrap()),
         ("FAKE_WALL_OFFSET_FILE", offset.to_str().unwrap()),
     ];
-    let _daemon = Daemon::start_with(&env, std::path::Path::new(BIN), &test_path(&env), Stdio::null(), &vars);
+    let _daemon =
+        Daemon::start_with(&env, std::path::Path::new(BIN), &test_path(&env), Stdio::null(), &vars);
     watched(&env, &[&arts[0].1], secs(3));
     fs::write(&offset, "-3600").unwrap();
     let (a1, k1) = (env.artifact("s1.jsonl"), env.key(&env.artifact("s1.jsonl")));

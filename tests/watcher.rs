@@ -75,7 +75,7 @@ fn sessions_start_gives_exactly_one_watcher() {
     let a = env.artifact("s.jsonl");
     let pid = start_session(&env, &a);
     let s = wait_status(&env, &a, pid, "its first status", |_| true);
-    assert_eq!((s.state.as_str(), s.artifact.as_str()), ("waiting", a.as_str()));
+    assert_eq!((s.state.as_str(), s.artifact.as_str()), ("absent", a.as_str()));
     // A second session of the same artifact finds it watched already.
     env.ok(&["sessions", "start", "--artifact", &a, "--task", "t1"]);
     assert_eq!(env.watchers(), [(pid, a.clone())]);

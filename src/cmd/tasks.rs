@@ -10,12 +10,7 @@ use crate::{log, text, time};
 /// `tasks add`
 pub fn add(id: Option<&str>, title: &str) -> Result<()> {
     let (st, _) = open()?;
-    let t = Task {
-        id: String::new(),
-        title: title.into(),
-        state: TaskState::Open,
-        created: time::now(),
-    };
+    let t = Task::new(title, time::now());
     say!("{}", st.add_task(id, &t)?);
     Ok(())
 }
@@ -55,6 +50,7 @@ pub fn list(json: bool) -> Result<()> {
                 ("title", Json::Str(t.title.clone())),
                 ("state", Json::Str(t.state.as_str().into())),
                 ("created", Json::Int(t.created as i64)),
+                ("dir", Json::opt_str(t.dir.clone())),
             ])
         });
         say!("{}", Json::Obj(vec![("tasks", Json::Arr(items.collect()))]).render());

@@ -99,12 +99,7 @@ mod tests {
     fn reads_when_the_stamp_changes_when_asked_and_once_a_minute() {
         let st = home("stamp");
         let mut log = Log::new(st.home.logs().join("d.log"), 1 << 20);
-        let t = Task {
-            id: String::new(),
-            title: "x".into(),
-            state: store::TaskState::Open,
-            created: 0,
-        };
+        let t = Task::new("x", 0);
         st.add_task(Some("t"), &t).unwrap();
         let mut c = Cache::default();
         assert!(c.refresh(&st, How::Changed, 0, &mut log), "the first read");
@@ -121,12 +116,7 @@ mod tests {
     fn a_folder_that_cannot_be_read_keeps_the_last_records() {
         let st = home("unreadable");
         let mut log = Log::new(st.home.logs().join("d.log"), 1 << 20);
-        let t = Task {
-            id: String::new(),
-            title: "x".into(),
-            state: store::TaskState::Open,
-            created: 0,
-        };
+        let t = Task::new("x", 0);
         st.add_task(Some("t"), &t).unwrap();
         session(&st, "s1");
         let mut c = Cache::default();

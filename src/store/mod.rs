@@ -14,7 +14,7 @@ pub mod record;
 pub use desired::{desired, life, supervisable, Life, Want};
 pub use record::{
     normalize_artifact, parse_session, parse_task, render_session, render_task, valid_id, Problem,
-    Session, Task, TaskState,
+    Session, Task, TaskState, Via,
 };
 
 use crate::error::{reason, Error, Result};

@@ -3,6 +3,7 @@
 //! parse is a `Problem` naming its path, line and reason, never a panic and
 //! never a record half understood.
 
+use crate::attention::Agent;
 use crate::kv;
 use crate::text::{escape, has_control};
 use std::fmt;
@@ -61,6 +62,40 @@ pub struct Task {
     pub state: TaskState,
     /// When it was added (Unix seconds).
     pub created: u64,
+    /// Sessions started in this folder or below it belong to this task.
+    pub dir: Option<String>,
+    /// `dir` resolved (`realpath`), when that differs.
+    pub dir_real: Option<String>,
+    /// Created by bach for a folder (`auto_task`): holds only that folder.
+    pub auto: bool,
+}
+
+/// How a session got into the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Via {
+    /// `bach sessions start`.
+    #[default]
+    Cli,
+    /// A Claude Code hook (`bach hook claude`).
+    Hook,
+    /// Discovery of a running agent.
+    Discover,
+}
+
+impl Via {
+    /// Its name in records and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Cli => "cli",
+            Via::Hook => "hook",
+            Via::Discover => "discover",
+        }
+    }
+
+    /// The way named `s`.
+    pub fn parse(s: &str) -> Option<Via> {
+        [Via::Cli, Via::Hook, Via::Discover].into_iter().find(|v| v.as_str() == s)
+    }
 }
 
 /// A session record.
@@ -87,6 +122,16 @@ pub struct Session {
     pub started: u64,
     /// When it was ended.
     pub ended_at: Option<u64>,
+    /// How it ended (Claude Code's `reason`, `clear` for a `/clear` rotation).
+    pub end_reason: Option<String>,
+    /// The agent that writes the artifact, where known.
+    pub agent: Option<Agent>,
+    /// The agent's own id of the session (Claude `session_id`, Codex id).
+    pub agent_session: Option<String>,
+    /// The agent's working folder, where known.
+    pub cwd: Option<String>,
+    /// How it got into the store.
+    pub via: Via,
 }
 
 /// A record that could not be read or parsed.
@@ -141,6 +186,14 @@ pub fn normalize_artifact(cwd: &Path, given: &str) -> std::result::Result<String
     Ok(format!("/{}", parts.join("/")))
 }
 
+impl Task {
+    /// A new open task titled `title`, created `now`, without a folder.
+    pub fn new(title: &str, now: u64) -> Task {
+        let (id, title, state) = (String::new(), title.into(), TaskState::Open);
+        Task { id, title, state, created: now, dir: None, dir_real: None, auto: false }
+    }
+}
+
 impl Problem {
     /// A problem with the record at `path`, on `line` (0: as a whole).
     pub fn new(path: &Path, line: usize, reason: impl Into<String>) -> Problem {
@@ -180,6 +233,33 @@ impl<'a> Fields<'a> {
         v.parse().map(Some).map_err(|_| self.bad(key, msg))
     }
 
+    /// An absolute path, when given.
+    fn path(&self, key: &str) -> Parsed<Option<String>> {
+        match self.get(key) {
+            Some(v) if !v.starts_with('/') => {
+                Err(self.bad(key, format!("'{key}' is not an absolute path")))
+            }
+            v => Ok(v.map(String::from)),
+        }
+    }
+
+    /// `true` or `false`; absent is `false`.
+    fn flag(&self, key: &str) -> Parsed<bool> {
+        match self.get(key) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(v) => {
+                Err(self.bad(key, format!("'{key}' must be true or false, not '{}'", escape(v))))
+            }
+        }
+    }
+
+    /// One of a set of names, when given.
+    fn named<T>(&self, key: &str, parse: fn(&str) -> Option<T>) -> Parsed<Option<T>> {
+        let Some(v) = self.get(key) else { return Ok(None) };
+        parse(v).map(Some).ok_or_else(|| self.bad(key, format!("unknown {key} '{}'", escape(v))))
+    }
+
     fn need_number<T: std::str::FromStr>(&self, key: &str) -> Parsed<T> {
         self.number(key)?.ok_or_else(|| Problem::new(self.path, 0, format!("missing '{key}'")))
     }
@@ -195,6 +275,9 @@ pub fn parse_task(path: &Path, id: &str, text: &str) -> Parsed<Task> {
         state: TaskState::parse(state)
             .ok_or_else(|| f.bad("state", format!("unknown task state '{}'", escape(state))))?,
         created: f.need_number("created")?,
+        dir: f.path("dir")?,
+        dir_real: f.path("dir_real")?,
+        auto: f.flag("auto")?,
     })
 }
 
@@ -204,6 +287,9 @@ pub fn render_task(t: &Task) -> String {
         ("title", Some(t.title.clone())),
         ("state", Some(t.state.as_str().into())),
         ("created", Some(t.created.to_string())),
+        ("dir", t.dir.clone()),
+        ("dir_real", t.dir_real.clone()),
+        ("auto", t.auto.then(|| "true".into())),
     ])
 }
 
@@ -237,6 +323,11 @@ pub fn parse_session(path: &Path, id: &str, text: &str) -> Parsed<Session> {
         ended,
         started: f.need_number("started")?,
         ended_at: f.number("ended")?,
+        end_reason: f.get("end_reason").map(String::from),
+        agent: f.named("agent", Agent::parse)?,
+        agent_session: f.get("agent_session").map(String::from),
+        cwd: f.path("cwd")?,
+        via: f.named("via", Via::parse)?.unwrap_or_default(),
     })
 }
 
@@ -252,5 +343,10 @@ pub fn render_session(s: &Session) -> String {
         ("state", Some(if s.ended { "ended" } else { "live" }.into())),
         ("started", Some(s.started.to_string())),
         ("ended", s.ended_at.map(|t| t.to_string())),
+        ("end_reason", s.end_reason.clone()),
+        ("agent", s.agent.map(|a| a.as_str().into())),
+        ("agent_session", s.agent_session.clone()),
+        ("cwd", s.cwd.clone()),
+        ("via", Some(s.via.as_str().into())),
     ])
 }

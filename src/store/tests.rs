@@ -45,6 +45,11 @@ fn records_round_trip() {
         ended: true,
         started: 5,
         ended_at: Some(6),
+        end_reason: Some("prompt_input_exit".into()),
+        agent: Some(crate::attention::Agent::Claude),
+        agent_session: Some("417c4de5-1034-474f-b13d-6e737d47b966".into()),
+        cwd: Some("/home/dev/proj".into()),
+        via: Via::Hook,
     };
     assert_eq!(parse_session(p, "s1", &render_session(&s)).unwrap(), s);
     let t = Task {
@@ -52,8 +57,49 @@ fn records_round_trip() {
         title: "Fix = things # now".into(),
         state: TaskState::Blocked,
         created: 9,
+        dir: Some("/home/dev/proj".into()),
+        dir_real: Some("/data/proj".into()),
+        auto: true,
     };
     assert_eq!(parse_task(p, "t1", &render_task(&t)).unwrap(), t);
+    let plain = Task { id: "t2".into(), ..Task::new("plain", 1) };
+    assert_eq!(
+        render_task(&plain),
+        "title = plain\nstate = open\ncreated = 1\n",
+        "optional fields left out"
+    );
+}
+
+#[test]
+fn new_record_fields_are_checked_like_the_others() {
+    let p = Path::new("/h/sessions/s1");
+    let base = "artifact = /a\nstate = live\nstarted = 1\n";
+    let bad =
+        |extra: &str| parse_session(p, "s1", &format!("{base}{extra}")).unwrap_err().to_string();
+    assert_eq!(bad("via = email"), "/h/sessions/s1:4: unknown via 'email'");
+    assert_eq!(bad("agent = gemini"), "/h/sessions/s1:4: unknown agent 'gemini'");
+    assert_eq!(bad("cwd = proj"), "/h/sessions/s1:4: 'cwd' is not an absolute path");
+    let old = parse_session(p, "s1", base).unwrap();
+    assert_eq!(
+        (old.via, old.agent, old.cwd),
+        (Via::Cli, None, None),
+        "records from before read as they were"
+    );
+    let t = |extra: &str| {
+        parse_task(
+            Path::new("/h/tasks/t"),
+            "t",
+            &format!("title = x\nstate = open\ncreated = 1\n{extra}"),
+        )
+    };
+    assert_eq!(
+        t("auto = yes").unwrap_err().to_string(),
+        "/h/tasks/t:4: 'auto' must be true or false, not 'yes'"
+    );
+    assert_eq!(
+        t("dir = rel").unwrap_err().to_string(),
+        "/h/tasks/t:4: 'dir' is not an absolute path"
+    );
 }
 
 #[test]
@@ -98,7 +144,7 @@ fn bad_records_name_path_line_and_reason() {
 }
 
 fn task(id: &str, state: TaskState) -> Task {
-    Task { id: id.into(), title: id.into(), state, created: 0 }
+    Task { id: id.into(), state, ..Task::new(id, 0) }
 }
 
 fn session(id: &str, artifact: &str, task: Option<&str>) -> Session {
@@ -113,11 +159,13 @@ fn session(id: &str, artifact: &str, task: Option<&str>) -> Session {
         ended: false,
         started: 0,
         ended_at: None,
+        ..Session::default()
     }
 }
 
 fn proc_(pid: i32, uid: u32, start: &str, zombie: bool) -> Proc {
-    Proc { uid, pid, pgid: pid, zombie, start: start.into(), command: "agent".into(), ticks: None }
+    let (start, command) = (start.into(), "agent".into());
+    Proc { uid, pid, ppid: 1, pgid: pid, zombie, start, command, ticks: None }
 }
 
 #[test]

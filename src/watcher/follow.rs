@@ -55,9 +55,11 @@ impl Mark {
 /// What the artifact looks like from here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sight {
-    Waiting,
+    /// The artifact does not exist (yet).
+    Absent,
     /// Something is there that cannot be followed, and why.
     Unreadable(String),
+    /// Open and followed.
     Open,
 }
 
@@ -78,7 +80,7 @@ pub struct Follower {
 impl Follower {
     /// Follows `path`, resuming from `mark` if the file matches it.
     pub fn new(path: PathBuf, mark: Mark) -> Follower {
-        let (file, sight, buf) = (None, Sight::Waiting, vec![0; BUF]);
+        let (file, sight, buf) = (None, Sight::Absent, vec![0; BUF]);
         Follower { path, file, sight, mark, pos: 0, last_activity: None, size_seen: 0, buf }
     }
 
@@ -181,7 +183,7 @@ impl Follower {
 /// device is never opened (that can unblock a writer or rewind a tape).
 fn open_regular(path: &std::path::Path) -> Result<(File, Metadata), Sight> {
     let failed = |e: io::Error| match e.kind() {
-        io::ErrorKind::NotFound => Sight::Waiting,
+        io::ErrorKind::NotFound => Sight::Absent,
         _ => Sight::Unreadable(format!("cannot open the artifact: {}", crate::error::reason(&e))),
     };
     let regular = |meta: Metadata| match meta.file_type() {
@@ -220,7 +222,7 @@ mod tests {
         let p = d.join("a");
         let mut f = Follower::new(p.clone(), Mark::start(0, 0));
         f.tick(1);
-        assert_eq!(f.sight, Sight::Waiting);
+        assert_eq!(f.sight, Sight::Absent);
         append(&p, b"one\ntwo\nthr");
         f.tick(2);
         assert_eq!((f.mark.lines, f.mark.offset, f.pos), (2, 8, 11));

@@ -190,7 +190,7 @@ impl Watcher {
     fn state(&self, now: u64) -> WatchState {
         let quiet = now.saturating_sub(self.follow.last_activity.unwrap_or(now));
         match self.follow.sight {
-            Sight::Waiting => WatchState::Waiting,
+            Sight::Absent => WatchState::Absent,
             Sight::Unreadable(_) => WatchState::Unreadable,
             Sight::Open if quiet >= self.config.idle_seconds => WatchState::Idle,
             Sight::Open => WatchState::Active,
@@ -253,7 +253,7 @@ impl Watcher {
     /// publication, or the judge's deadline.
     fn sleep(&mut self, pipe: &SelfPipe, now: u64, more: bool) {
         let busy = self.judge.is_some()
-            || matches!(self.state(now), WatchState::Active | WatchState::Waiting);
+            || matches!(self.state(now), WatchState::Active | WatchState::Absent);
         let tick = if busy { BUSY_TICK } else { IDLE_TICK };
         let mut t = if more { Duration::ZERO } else { tick };
         if self.published.as_ref() != Some(&self.status(now)) {
@@ -409,7 +409,7 @@ mod tests {
         let lock = take_lock(&h, &key).unwrap().expect("free");
         let mut w = Watcher::new(h.clone(), key.clone(), artifact.clone(), lock);
         let now = crate::time::now();
-        assert_eq!(w.state(now), WatchState::Waiting, "no artifact yet");
+        assert_eq!(w.state(now), WatchState::Absent, "no artifact yet");
         let s = w.status(now);
         assert_eq!((s.verdict.as_deref(), s.verdict_at), (Some("done"), Some(5)));
         assert_eq!((s.judge_pgid, s.judge_start, s.pid), (None, None, sys::getpid()));

@@ -9,7 +9,7 @@ use crate::kv;
 pub enum WatchState {
     /// The artifact does not exist yet.
     #[default]
-    Waiting,
+    Absent,
     /// It grew within `idle_seconds`.
     Active,
     /// It did not.
@@ -22,7 +22,7 @@ impl WatchState {
     /// Its name in the status file and in output.
     pub fn as_str(self) -> &'static str {
         match self {
-            WatchState::Waiting => "waiting",
+            WatchState::Absent => "absent",
             WatchState::Active => "active",
             WatchState::Idle => "idle",
             WatchState::Unreadable => "unreadable",
@@ -32,7 +32,7 @@ impl WatchState {
     /// The state named `s`.
     pub fn parse(s: &str) -> Option<WatchState> {
         use WatchState::*;
-        [Waiting, Active, Idle, Unreadable].into_iter().find(|w| w.as_str() == s)
+        [Absent, Active, Idle, Unreadable].into_iter().find(|w| w.as_str() == s)
     }
 }
 
