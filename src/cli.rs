@@ -43,8 +43,8 @@ pub enum Command {
     SessionEnd { id: String },
     /// `bach sessions list [--json]`
     SessionList { json: bool },
-    /// `bach daemon run`
-    DaemonRun,
+    /// `bach daemon run [--standby]`
+    DaemonRun { standby: bool },
     /// `bach daemon status [--json]`
     DaemonStatus { json: bool },
     /// `bach daemon stop [--timeout SECS] [--watchers]`
@@ -218,11 +218,12 @@ fn daemon(p: &mut lexopt::Parser) -> Result<Command> {
     else {
         return Ok(Command::Help("daemon"));
     };
-    let (mut json, mut timeout, mut watchers, mut dry_run, mut svc, mut lines) =
-        (false, 10, false, false, None, 20);
+    let (mut json, mut timeout, mut watchers, mut dry_run, mut svc, mut lines, mut standby) =
+        (false, 10, false, false, None, 20, false);
     while let Some(arg) = p.next()? {
         match (arg, cmd) {
             (Long("help") | Short('h'), _) => return Ok(Command::Help("daemon")),
+            (Long("standby"), "run") => standby = true,
             (Long("json"), "status") => json = true,
             (Long("timeout"), "stop") => timeout = number(p.value()?, "--timeout")?,
             (Long("watchers"), "stop" | "uninstall") => watchers = true,
@@ -233,7 +234,7 @@ fn daemon(p: &mut lexopt::Parser) -> Result<Command> {
         }
     }
     match cmd {
-        "run" => Ok(Command::DaemonRun),
+        "run" => Ok(Command::DaemonRun { standby }),
         "status" => Ok(Command::DaemonStatus { json }),
         "stop" => Ok(Command::DaemonStop { timeout, watchers }),
         "install" => Ok(Command::DaemonInstall { dry_run, service: svc }),
@@ -356,7 +357,7 @@ Options:
 
 const DAEMON_HELP: &str = "\
 Usage:
-  bach daemon run                       the supervisor, in the foreground
+  bach daemon run [--standby]           the supervisor, in the foreground
   bach daemon status [--json]           exit 0 running, 3 not running
   bach daemon stop [--timeout SECS] [--watchers]
   bach daemon install [--dry-run] [--service launchd|systemd]
@@ -364,6 +365,7 @@ Usage:
   bach daemon logs [-n LINES]           the last lines of the daemon log
 
 Options:
+  --standby          if a daemon runs already, wait and take over when it ends
   --json             one JSON document (fields in bach-daemon(1))
   --timeout SECS     how long stop waits for the daemon to exit (default 10)
   --watchers         also stop every watcher of this home

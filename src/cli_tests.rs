@@ -43,7 +43,8 @@ fn every_command_parses() {
     );
     ok(&["sessions", "end", "s1"], Command::SessionEnd { id: "s1".into() });
     ok(&["sessions", "list"], Command::SessionList { json: false });
-    ok(&["daemon", "run"], Command::DaemonRun);
+    ok(&["daemon", "run"], Command::DaemonRun { standby: false });
+    ok(&["daemon", "run", "--standby"], Command::DaemonRun { standby: true });
     ok(&["daemon", "status", "--json"], Command::DaemonStatus { json: true });
     ok(
         &["daemon", "stop", "--timeout", "3", "--watchers"],
@@ -117,6 +118,11 @@ fn usage_errors_name_the_culprit() {
             "--service must be launchd or systemd, not 'upstart'",
         ),
         (&["daemon", "status", "--watchers"], "invalid option '--watchers'"),
+        (&["daemon", "stop", "--standby"], "invalid option '--standby'"),
+        (
+            &["daemon", "run", "--standby=yes"],
+            "unexpected argument for option '--standby': \"yes\"",
+        ),
         (&["daemon", "logs", "-n"], "missing argument for option '-n'"),
         (&["daemon", "reboot"], "unknown command 'daemon reboot' (try 'bach help daemon')"),
         (&["internal", "session-watch"], "missing ARTIFACT for 'internal session-watch'"),

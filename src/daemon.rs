@@ -334,19 +334,47 @@ impl Host for Real {
     }
 }
 
-/// `bach daemon run`
-pub fn run() -> Result<u8> {
+/// How often a standby daemon tries the lock again.
+const STANDBY_RETRY_MS: i32 = 5_000;
+
+/// `--standby` (what launchd runs): a job loaded in both launchd domains
+/// starts two daemons, and the one that finds the lock held must not exit
+/// for good, or a GUI logout would leave no daemon at all. So it waits in
+/// `poll()` on the self-pipe, tries the lock every 5 s, and returns it once
+/// the other instance has ended; `None` when SIGTERM or SIGINT came first.
+/// SIGHUP is drained and dropped: the config is read after the lock.
+fn stand_by(pipe: &SelfPipe, path: &std::path::Path) -> Result<Option<lock::Held>> {
+    loop {
+        if pipe.drain().stop {
+            return Ok(None);
+        }
+        if let lock::Taken::Held(h) = lock::acquire(path)? {
+            return Ok(Some(h));
+        }
+        // Woken early by a signal or not, the loop drains and tries again.
+        let _ = sys::poll(&[pipe.fd()], STANDBY_RETRY_MS);
+    }
+}
+
+/// `bach daemon run [--standby]`
+pub fn run(standby: bool) -> Result<u8> {
     let st = Store::open()?;
     // Handlers first: a SIGTERM that arrives once the lock is held must
     // already end the loop cleanly.
     let pipe = SelfPipe::install().map_err(|e| {
         Error::fail(format!("cannot install signal handlers: {}", crate::error::reason(&e)))
     })?;
-    let mut held = match lock::acquire(&st.home.join("daemon.lock"))? {
+    let path = st.home.join("daemon.lock");
+    let mut held = match lock::acquire(&path)? {
         lock::Taken::Held(h) => h,
         lock::Taken::Busy(pid) => {
-            println!("bach daemon already running (pid {})", crate::text::or_dash(pid));
-            return Ok(0);
+            let what = if standby { "; standing by" } else { "" };
+            println!("bach daemon already running (pid {}){what}", crate::text::or_dash(pid));
+            let taken = if standby { stand_by(&pipe, &path)? } else { None };
+            match taken {
+                Some(h) => h,
+                None => return Ok(0),
+            }
         }
     };
     let _ = held.write_pid();

@@ -64,11 +64,14 @@ fn probe(path: &Path) -> Result<Option<i32>> {
 }
 
 /// Whether a command line as `ps` prints it is the daemon's, `PROGRAM daemon
-/// run`: PROGRAM is `bach` or a path ending in `/bach` without blanks (so
-/// `python3 /x/bach daemon run` is not bach), or exactly `own`, the path of
-/// this bach, which may hold spaces (`/Users/a/My Tools/bach`).
+/// run` or `PROGRAM daemon run --standby` (what launchd runs): PROGRAM is
+/// `bach` or a path ending in `/bach` without blanks (so `python3 /x/bach
+/// daemon run` is not bach), or exactly `own`, the path of this bach, which
+/// may hold spaces (`/Users/a/My Tools/bach`).
 pub fn is_daemon_command(command: &str, own: &str) -> bool {
-    let Some(prog) = command.trim_end().strip_suffix(" daemon run") else { return false };
+    let command = command.trim_end();
+    let args = command.strip_suffix(" --standby").unwrap_or(command);
+    let Some(prog) = args.strip_suffix(" daemon run") else { return false };
     let named = prog == "bach" || prog.ends_with("/bach");
     named && (!prog.contains(char::is_whitespace) || prog == own)
 }
@@ -236,6 +239,8 @@ mod tests {
             "/usr/local/bin/bach daemon run",
             "./bach daemon run ",
             "/Users/a/My Tools/bach daemon run",
+            "/opt/homebrew/bin/bach daemon run --standby",
+            "/Users/a/My Tools/bach daemon run --standby",
         ] {
             assert!(is_daemon_command(ok, own), "{ok}");
         }
@@ -245,6 +250,9 @@ mod tests {
             "/Users/b/My Tools/bach daemon run",
             "/x/bach  daemon run",
             "/x/bach daemon run --now",
+            "/x/bach daemon run --standby --standby",
+            "/x/bach daemon --standby run",
+            "/x/bach daemon run  --standby",
             "/x/notbach daemon run",
             "/x/bach daemon status",
             "/x/bach internal session-watch --key 63507df7e5e672cf /a",

@@ -17,7 +17,7 @@ fn run(cmd: Command) -> Result<u8> {
         }
         Command::SessionEnd { id } => commands::session_end(&id)?,
         Command::SessionList { json } => commands::session_list(json)?,
-        Command::DaemonRun => return daemon::run(),
+        Command::DaemonRun { standby } => return daemon::run(standby),
         Command::DaemonStatus { json } => return bach::report::status(json),
         Command::DaemonStop { timeout, watchers } => return lifecycle::stop(timeout, watchers),
         Command::DaemonLogs { lines } => return lifecycle::logs(lines),
