@@ -6,7 +6,8 @@
 //! Invariants: `--dry-run` prints the file and the commands and changes
 //! nothing (no file, no folder, no command, no signal); every failure of an
 //! install prints the manual fallback and exits 1 naming the failing
-//! command.
+//! command (an install refused under sudo exits 1 without it, since it would
+//! tell root to run a daemon of its own).
 
 mod launchd;
 mod systemd;
