@@ -132,6 +132,11 @@ fn usage_errors_name_the_culprit() {
             "--service must be launchd or systemd, not 'upstart'",
         ),
         (&["daemon", "status", "--watchers"], "invalid option '--watchers'"),
+        (&["daemon", "stop", "--standby"], "invalid option '--standby'"),
+        (
+            &["daemon", "run", "--standby=yes"],
+            "unexpected argument for option '--standby': \"yes\"",
+        ),
         (&["daemon", "logs", "-n"], "missing argument for option '-n'"),
         (&["daemon", "reboot"], "unknown command 'daemon reboot' (try 'bach help daemon')"),
         (&["internal", "session-watch"], "missing ARTIFACT for 'internal session-watch'"),

@@ -67,7 +67,7 @@ Options:
 
 const DAEMON_HELP: &str = "\
 Usage:
-  bach daemon run                       the supervisor, in the foreground
+  bach daemon run [--standby]           the supervisor, in the foreground
   bach daemon status [--json]           exit 0 running, 3 not running
   bach daemon stop [--timeout SECS] [--watchers]
   bach daemon install [--dry-run] [--service launchd|systemd]
@@ -75,6 +75,7 @@ Usage:
   bach daemon logs [-n LINES]           the last lines of the daemon log
 
 Options:
+  --standby          if a daemon runs already, wait and take over when it ends
   --json             one JSON document (fields in bach-daemon(1))
   --timeout SECS     how long stop waits for the daemon to exit (default 10)
   --watchers         also stop every watcher of this home

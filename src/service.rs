@@ -6,7 +6,8 @@
 //! Invariants: `--dry-run` prints the file and the commands and changes
 //! nothing (no file, no folder, no command, no signal); every failure of an
 //! install prints the manual fallback and exits 1 naming the failing
-//! command.
+//! command (an install refused under sudo exits 1 without it, since it would
+//! tell root to run a daemon of its own).
 
 mod launchd;
 mod systemd;
@@ -32,13 +33,19 @@ const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an already running daemon gets to stop before an install.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Folders a Mac user's shell has on `PATH` and sshd's minimal `PATH`
+/// (`/usr/bin:/bin:/usr/sbin:/sbin`) lacks: Homebrew on Apple silicon and
+/// on Intel. The service's `PATH` gets those that exist.
+const USUAL_DIRS: [&str; 2] = ["/opt/homebrew/bin", "/usr/local/bin"];
+
 /// What a service file is made of.
 pub struct Setup {
-    /// The absolute path of this bach.
+    /// The absolute path of this bach, as found on `PATH` (see `on_path`).
     pub exe: String,
     /// The home, resolved (in a dry run, as it would be).
     pub home: String,
-    /// `PATH` now, which the service gets (launchd's default lacks most).
+    /// `PATH` now plus the `USUAL_DIRS` that exist, which the service gets
+    /// (launchd's default lacks most).
     pub path: String,
     /// `Some(home)` when `BACH_HOME` is set, so the service uses that home.
     pub bach_home: Option<String>,
@@ -50,6 +57,12 @@ pub struct Setup {
 
 /// `bach daemon install`
 pub fn install(dry_run: bool, service: Option<Service>) -> Result<u8> {
+    let sudo = std::env::var_os("SUDO_UID");
+    let sudo = sudo.as_ref().map(|v| v.to_string_lossy());
+    if let Some(why) = refusal(sys::getuid(), sudo.as_deref(), cfg!(target_vendor = "apple")) {
+        // No fallback: it would tell root to run a daemon of root's own.
+        return Err(Error::fail(why));
+    }
     let s = setup(dry_run).inspect_err(|_| eprint!("{}", fallback(None)))?;
     install_as(service.unwrap_or(DEFAULT), &s, &Runner { dry: dry_run })
         .inspect_err(|_| eprint!("{}", fallback(Some(&s))))
@@ -77,6 +90,7 @@ fn install_as(service: Service, s: &Setup, run: &Runner) -> Result<u8> {
     }
     let pid = wait_for_daemon(s, service)?;
     say!("installed {}; daemon pid {pid}", file.display());
+    say!("PATH of the daemon and its watchers: {}", s.path);
     if !said.is_empty() {
         say!("{said}");
     }
@@ -120,15 +134,65 @@ fn setup(dry: bool) -> Result<Setup> {
     let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
     let user_home = var("HOME").ok_or_else(|| Error::fail("HOME is not set"))?;
     let path = var("PATH").unwrap_or_else(|| "/usr/bin:/bin:/usr/sbin:/sbin".into());
+    let path = plain("PATH", &path)?;
+    // `current_exe` may already be resolved (Linux) or not (macOS); compare
+    // both resolved, and write the PATH entry, which survives an upgrade.
+    let real = std::fs::canonicalize(&exe).ok();
+    let same = |p: &Path| real.is_some() && std::fs::canonicalize(p).ok() == real;
+    let exe = on_path(&path, same).unwrap_or(exe);
+    let usual = USUAL_DIRS.into_iter().filter(|d| Path::new(d).is_dir());
     let home = plain("the home", home.as_os_str())?;
     Ok(Setup {
         exe: plain("the path of bach", exe.as_os_str())?,
         bach_home: var("BACH_HOME").map(|_| home.clone()),
         home,
-        path: plain("PATH", &path)?,
+        path: with_dirs(&path, &usual.collect::<Vec<_>>()),
         user_home: plain("HOME", &user_home)?,
         uid: sys::getuid(),
     })
+}
+
+/// Why `install` refuses, if it does. A LaunchAgent and a systemd user unit
+/// belong to one user and are installed by that user: under `sudo` (which
+/// sets `SUDO_UID` to the caller) the service would be root's, with root's
+/// home, so any `SUDO_UID` other than our own uid is refused. On macOS uid 0
+/// is refused outright: root has no login session (`gui/0`) for an agent.
+/// Root on Linux without sudo (a root login, `su -`, a container) may
+/// install root's own user unit.
+fn refusal(uid: u32, sudo_uid: Option<&str>, apple: bool) -> Option<String> {
+    let fix = "run 'bach daemon install' as that user, without sudo";
+    match sudo_uid {
+        Some(caller) if caller != uid.to_string() => Some(format!(
+            "refusing to install under sudo (uid {uid}, SUDO_UID {}): the service runs \
+             as the user who installs it; {fix}",
+            text::escape(caller)
+        )),
+        _ if apple && uid == 0 => Some(format!(
+            "refusing to install as root: a LaunchAgent runs in a user's own login session, \
+             and root has none; {fix}"
+        )),
+        _ => None,
+    }
+}
+
+/// The first `bach` in an absolute `PATH` entry that `is_this` says is this
+/// executable: the unresolved path (`/opt/homebrew/bin/bach`, not the
+/// versioned `/opt/homebrew/Cellar/bach/0.1.0/bin/bach` it links to), which
+/// still names bach after an upgrade.
+fn on_path(path: &str, is_this: impl Fn(&Path) -> bool) -> Option<std::path::PathBuf> {
+    let dirs = path.split(':').map(Path::new).filter(|d| d.is_absolute());
+    dirs.map(|d| d.join("bach")).find(|p| is_this(p))
+}
+
+/// `path` with each of `dirs` that it lacks appended, in order.
+fn with_dirs(path: &str, dirs: &[&str]) -> String {
+    let mut all: Vec<&str> = path.split(':').collect();
+    for d in dirs {
+        if !all.contains(d) {
+            all.push(d);
+        }
+    }
+    all.join(":")
 }
 
 /// A value for a service file: UTF-8 without control characters, which
@@ -197,7 +261,7 @@ pub struct Runner {
 pub struct Ran {
     /// Its exit status.
     pub code: i32,
-    /// What to say unless it is 0: "'COMMAND' exited N: its first line of output".
+    /// What to say unless it is 0: "'COMMAND' exited N: its first lines of output".
     failure: String,
 }
 
@@ -230,9 +294,13 @@ impl Runner {
         let Some(code) = out.status.code() else {
             return Err(Error::fail(format!("'{line}' was killed by a signal")));
         };
+        // launchctl's first line can be a bare "Bad request.": keep three.
         let output = String::from_utf8_lossy(&[out.stderr, out.stdout].concat()).into_owned();
-        let first = output.lines().map(str::trim).find(|l| !l.is_empty());
-        let said = first.map(|l| format!(": {}", text::escape(l))).unwrap_or_default();
+        let lines: Vec<_> = output.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let said = match lines.len() {
+            0 => String::new(),
+            n => format!(": {}", text::escape(&lines[..n.min(3)].join(" "))),
+        };
         Ok(Ran { code, failure: format!("'{line}' exited {code}{said}") })
     }
 
@@ -271,35 +339,5 @@ fn remove(file: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    pub fn setup(exe: &str, bach_home: bool) -> Setup {
-        Setup {
-            exe: exe.into(),
-            home: "/h/.bach".into(),
-            path: "/usr/bin:/bin".into(),
-            bach_home: bach_home.then(|| "/h/.bach".into()),
-            user_home: "/h".into(),
-            uid: 501,
-        }
-    }
-
-    #[test]
-    fn shell_words_are_quoted_only_when_needed() {
-        assert_eq!(sh_quote("/usr/bin/bach"), "/usr/bin/bach");
-        assert_eq!(sh_quote("/a b/it's"), r"'/a b/it'\''s'");
-        assert_eq!(sh_quote(""), "''");
-    }
-
-    #[test]
-    fn fallback_names_the_absolute_path_and_the_home() {
-        let s = setup("/opt/my bin/bach", true);
-        let text = fallback(Some(&s));
-        assert!(text.contains("\n  BACH_HOME=/h/.bach '/opt/my bin/bach' daemon run\n"));
-        assert!(text.contains(
-            "\n  BACH_HOME=/h/.bach nohup '/opt/my bin/bach' daemon run >/dev/null 2>&1 &\n"
-        ));
-        assert!(fallback(None).contains("\n  bach daemon run\n"));
-    }
-}
+#[path = "service_tests.rs"]
+mod tests;

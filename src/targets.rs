@@ -118,6 +118,7 @@ mod tests {
             "./bach daemon run ",
             "/Users/a/My Tools/bach daemon run",
             "/usr/local/bin/bach daemon run --standby",
+            "/Users/a/My Tools/bach daemon run --standby",
         ] {
             assert!(is_daemon_command(ok, &me()), "{ok}");
         }
@@ -127,6 +128,9 @@ mod tests {
             "/Users/b/My Tools/bach daemon run",
             "/x/bach  daemon run",
             "/x/bach daemon run --now",
+            "/x/bach daemon run --standby --standby",
+            "/x/bach daemon --standby run",
+            "/x/bach daemon run  --standby",
             "/x/notbach daemon run",
             "/x/bach daemon status",
             "/x/bach internal session-watch --key 63507df7e5e672cf /a",

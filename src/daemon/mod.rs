@@ -243,13 +243,18 @@ pub fn run(standby: bool) -> Result<u8> {
 /// second start by a service manager is no crash), or with `standby` wait
 /// for it, trying every 5 s, until it is free or a stop arrives.
 fn take_lock(home: &Home, standby: bool, wait: &mut wait::Waiter) -> Result<Option<lock::Held>> {
+    let mut said = false;
     loop {
         let pid = match lock::acquire(&home.daemon_lock())? {
             lock::Taken::Held(h) => return Ok(Some(h)),
             lock::Taken::Busy(pid) => pid,
         };
+        if !said {
+            let what = if standby { "; standing by" } else { "" };
+            say!("bach daemon already running (pid {}){what}", crate::text::or_dash(pid));
+            said = true;
+        }
         if !standby {
-            say!("bach daemon already running (pid {})", crate::text::or_dash(pid));
             return Ok(None);
         }
         let until = wait.clock.ms() + STANDBY_RETRY_MS;
