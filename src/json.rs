@@ -32,6 +32,18 @@ impl Json {
         v.map_or(Json::Null, |n| Json::Int(n.into()))
     }
 
+    /// A `--json` document: `fields` after the three every document has,
+    /// `schema` (1), `host` (the node name) and `generated_at` (Unix seconds),
+    /// so a fleet is one loop over `ssh HOST bach ... --json`.
+    pub fn document(fields: Vec<(&'static str, Json)>) -> Json {
+        let head = [
+            ("schema", Json::Int(1)),
+            ("host", Json::opt_str(crate::sys::nodename())),
+            ("generated_at", Json::Int(crate::time::now() as i64)),
+        ];
+        Json::Obj(head.into_iter().chain(fields).collect())
+    }
+
     /// The document as one line of text.
     pub fn render(&self) -> String {
         match self {
@@ -76,6 +88,14 @@ mod tests {
     fn strings_are_escaped_and_terminal_safe() {
         let v = Json::Str("q\"b\\n\nt\te\x1bd\x7fc\u{85}ü".into());
         assert_eq!(v.render(), r#""q\"b\\n\nt\te\u001bd\u007fc\u0085ü""#);
+    }
+
+    #[test]
+    fn every_document_says_its_schema_host_and_time() {
+        let d = Json::document(vec![("tasks", Json::Arr(vec![]))]).render();
+        let host = crate::sys::nodename().unwrap();
+        assert!(d.starts_with(&format!(r#"{{"schema":1,"host":"{host}","generated_at":"#)), "{d}");
+        assert!(d.ends_with(r#","tasks":[]}"#), "{d}");
     }
 
     #[test]

@@ -37,6 +37,22 @@ pub fn getuid() -> u32 {
     unsafe { libc::getuid() }
 }
 
+/// The effective user id of this process.
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// This machine's node name (`uname -n`), or `None` if it cannot be read.
+pub fn nodename() -> Option<String> {
+    // SAFETY: utsname is a plain C struct for which all-zero bytes are valid.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: u is a valid utsname for uname to fill.
+    check(unsafe { libc::uname(&mut u) }).ok()?;
+    let bytes: Vec<u8> = u.nodename.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    String::from_utf8(bytes).ok()
+}
+
 /// This process's pid.
 pub fn getpid() -> i32 {
     std::process::id() as i32
@@ -308,6 +324,13 @@ mod tests {
             assert!(killpg(pid, 0).is_err());
         }
         assert_eq!(signal_target(2).unwrap(), 2);
+    }
+
+    #[test]
+    fn the_node_name_is_the_one_uname_prints() {
+        let out = std::process::Command::new("uname").arg("-n").output().unwrap();
+        let want = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        assert_eq!(nodename(), Some(want));
     }
 
     #[test]

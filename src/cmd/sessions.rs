@@ -111,7 +111,8 @@ pub fn list(json: bool) -> Result<()> {
         })
         .collect();
     if json {
-        let doc = Json::Obj(vec![("sessions", Json::Arr(rows.iter().map(row_json).collect()))]);
+        let doc =
+            Json::document(vec![("sessions", Json::Arr(rows.iter().map(row_json).collect()))]);
         say!("{}", doc.render());
         return Ok(());
     }

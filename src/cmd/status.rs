@@ -152,7 +152,7 @@ fn print_json(d: &Daemon, lines: &[Line], strays: &[&WatcherProc], now: u64) {
         ])
     });
     let h = d.header.as_ref();
-    let doc = Json::Obj(vec![
+    let doc = Json::document(vec![
         ("running", Json::Bool(d.pid.is_some())),
         ("pid", Json::opt_int(d.pid)),
         ("started", int(h.map(|h| h.started))),

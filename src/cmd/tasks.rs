@@ -53,7 +53,7 @@ pub fn list(json: bool) -> Result<()> {
                 ("dir", Json::opt_str(t.dir.clone())),
             ])
         });
-        say!("{}", Json::Obj(vec![("tasks", Json::Arr(items.collect()))]).render());
+        say!("{}", Json::document(vec![("tasks", Json::Arr(items.collect()))]).render());
         return Ok(());
     }
     let now = time::now();
