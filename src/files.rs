@@ -40,7 +40,7 @@ pub const TEMP_SUFFIX: &str = ".tmp";
 /// system that cannot sync a folder at all (it says so with `EINVAL` or
 /// `ENOTSUP`) has nothing more to give, so that is no failure.
 fn sync_dir(dir: &Path) -> io::Result<()> {
-    match File::open(dir)?.sync_all() {
+    match crate::sys::fsync_dir(dir) {
         Err(e) if matches!(e.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported) => {
             Ok(())
         }
@@ -54,7 +54,8 @@ fn write_temp(tmp: &Path, contents: &[u8], sync: bool, mode: u32) -> io::Result<
     f.set_permissions(fs::Permissions::from_mode(mode))?;
     f.write_all(contents)?;
     if sync {
-        f.sync_all()?;
+        // Not `sync_all`: on Apple that is `F_FULLFSYNC`, which SMB refuses.
+        crate::sys::full_fsync(&f)?;
     }
     Ok(())
 }

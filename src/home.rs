@@ -102,6 +102,44 @@ impl Home {
     }
 }
 
+impl Home {
+    /// Whether the home's file system gives what bach stands on: `fcntl`
+    /// locks (one watcher per artifact, one daemon per home) and hard links
+    /// (a new record never overwrites another). Probed on a temporary file;
+    /// `Err` says what is missing and what to do. `BACH_TEST_FS_LACKS=locks`
+    /// or `=links` (for tests only) makes the probe say that is missing.
+    pub fn probe(&self) -> std::result::Result<(), String> {
+        let lacks = std::env::var("BACH_TEST_FS_LACKS").unwrap_or_default();
+        let tmp =
+            self.path.join(format!(".probe.{}{}", std::process::id(), crate::files::TEMP_SUFFIX));
+        let result = probe_file(&tmp, &lacks);
+        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(tmp.with_extension("link"));
+        result.map_err(|what| {
+            format!(
+                "{} is on a file system without {what}, which bach needs; set BACH_HOME to a \
+                 folder on a local disk (APFS, ext4, ...)",
+                self.text
+            )
+        })
+    }
+}
+
+/// Locks and links a fresh file at `tmp`; `Err` names what failed.
+fn probe_file(tmp: &Path, lacks: &str) -> std::result::Result<(), &'static str> {
+    use std::os::fd::AsFd;
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(tmp);
+    let file = file.map_err(|_| "files bach can create")?;
+    let locked = crate::sys::try_lock(file.as_fd());
+    if lacks == "locks" || !matches!(locked, Ok(crate::sys::Lock::Taken)) {
+        return Err("fcntl locks");
+    }
+    if lacks == "links" || std::fs::hard_link(tmp, tmp.with_extension("link")).is_err() {
+        return Err("hard links");
+    }
+    Ok(())
+}
+
 /// The two kinds of records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Records {
@@ -141,10 +179,23 @@ pub fn locate() -> Result<PathBuf> {
     Ok(if path.is_absolute() { path } else { cwd()?.join(path) })
 }
 
-/// The working directory.
+/// The working directory as the user's shell names it: `$PWD` when it is
+/// the same folder as `.` (same device and inode), else the kernel's path.
+/// On macOS `/tmp` is `/private/tmp` to the kernel, while an agent started
+/// there reports `/tmp/...`: both must give one artifact, one key.
 pub fn cwd() -> Result<PathBuf> {
-    std::env::current_dir()
-        .map_err(|e| Error::fail(format!("cannot read the working directory: {}", reason(&e))))
+    let real = std::env::current_dir()
+        .map_err(|e| Error::fail(format!("cannot read the working directory: {}", reason(&e))))?;
+    let pwd = std::env::var_os("PWD").map(PathBuf::from).filter(|p| p.is_absolute());
+    Ok(pwd.filter(|p| same_folder(p, Path::new("."))).unwrap_or(real))
+}
+
+fn same_folder(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.is_dir() && (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => false,
+    }
 }
 
 /// The path of this bach's executable (what watchers are spawned from).
@@ -166,5 +217,18 @@ mod tests {
         assert_eq!(h.records(Records::Sessions), Path::new("/h/.bach/sessions"));
         assert_eq!(h.daemon_state(), Path::new("/h/.bach/daemon.state"));
         assert_eq!(h.key("/a"), crate::key::of("/h/.bach", "/a"));
+    }
+
+    #[test]
+    fn a_home_on_a_local_disk_has_locks_and_links_and_the_probe_leaves_nothing() {
+        let d = std::env::temp_dir().join(format!("bach-probe-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        assert_eq!(Home::at(d.clone()).probe(), Ok(()));
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0, "nothing left behind");
+        let no = |lacks| probe_file(&d.join(format!("p.{lacks}")), lacks);
+        assert_eq!(no("locks"), Err("fcntl locks"));
+        assert_eq!(no("links"), Err("hard links"));
+        std::fs::remove_dir_all(d).unwrap();
     }
 }

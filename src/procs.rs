@@ -26,14 +26,25 @@ pub fn start() -> Result<Child, String> {
         .env("TZ", "UTC")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot run ps: {}", reason(&e)))?;
-    if let Some(out) = &child.stdout {
-        sys::set_nonblock(out.as_fd()).map_err(|e| format!("ps: {}", reason(&e)))?;
+    for fd in [child.stdout.as_ref().map(|o| o.as_fd()), child.stderr.as_ref().map(|e| e.as_fd())] {
+        fd.map_or(Ok(()), sys::set_nonblock).map_err(|e| format!("ps: {}", reason(&e)))?;
     }
     Ok(child)
+}
+
+/// What `ps` said on stderr, once it ended: its first line (a pipe holds
+/// far more than an error message, so reading after the exit never blocks).
+pub fn complaint(child: &mut Child) -> Option<String> {
+    let err = child.stderr.take()?;
+    let mut buf = [0u8; 512];
+    let Ok(sys::Ready::Data(n)) = sys::read_ready(err.as_fd(), &mut buf) else { return None };
+    let text = String::from_utf8_lossy(&buf[..n]);
+    let first = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    Some(crate::text::escape(first).into_owned())
 }
 
 /// Reads what `ps` has printed so far into `buf`, without blocking.
@@ -58,12 +69,23 @@ pub fn kill(child: &Child) {
     let _ = sys::killpg(child.id() as i32, libc::SIGKILL);
 }
 
-/// Turns finished output and its exit status into processes.
-pub fn finish(buf: &[u8], exit: &crate::reconcile::Exit) -> Result<Vec<Proc>, String> {
+/// Turns finished output, its exit status and what it said on stderr into
+/// processes, or why not: `ps`'s own first line of complaint, and on Linux
+/// the hint that procps is needed (busybox `ps` lacks these options; macOS
+/// has no procps, and its `ps` always has them).
+pub fn finish(
+    buf: &[u8],
+    exit: &crate::reconcile::Exit,
+    said: Option<&str>,
+) -> Result<Vec<Proc>, String> {
     if !exit.clean() {
-        return Err(format!(
-            "ps failed ({exit}); procps is needed (busybox ps lacks these options)"
-        ));
+        let said = said.map(|s| format!(": {s}")).unwrap_or_default();
+        let hint = if cfg!(target_os = "linux") {
+            "; procps is needed (busybox ps lacks these options)"
+        } else {
+            ""
+        };
+        return Err(format!("ps failed ({exit}){said}{hint}"));
     }
     ps::parse(&String::from_utf8_lossy(buf)).map_err(|e| format!("ps output: {e}"))
 }
@@ -89,7 +111,8 @@ pub fn snapshot() -> Result<Vec<Proc>, String> {
     }
     let status = child.wait().map_err(|e| format!("ps: {}", reason(&e)))?;
     read?;
-    finish(&buf, &sys::exit_of(status.into_raw()))
+    let said = complaint(&mut child);
+    finish(&buf, &sys::exit_of(status.into_raw()), said.as_deref())
 }
 
 /// Fills in the start ticks of the processes whose pid is in `pids` (Linux;
@@ -151,9 +174,17 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_ps_names_procps_and_its_status() {
-        let e = finish(b"", &crate::reconcile::Exit::Code(1)).unwrap_err();
-        assert_eq!(e, "ps failed (exit 1); procps is needed (busybox ps lacks these options)");
-        assert!(finish(b"garbage\n", &crate::reconcile::Exit::Code(0)).is_err());
+    fn a_failed_ps_says_what_it_said_and_names_procps_on_linux_only() {
+        use crate::reconcile::Exit;
+        let e = finish(b"", &Exit::Code(1), Some("ps: unrecognized option: o")).unwrap_err();
+        let want = match cfg!(target_os = "linux") {
+            true => "ps failed (exit 1): ps: unrecognized option: o; procps is needed (busybox ps lacks these options)",
+            false => "ps failed (exit 1): ps: unrecognized option: o",
+        };
+        assert_eq!(e, want);
+        assert!(finish(b"", &Exit::Signal(9), None)
+            .unwrap_err()
+            .starts_with("ps failed (signal 9)"));
+        assert!(finish(b"garbage\n", &Exit::Code(0), None).is_err());
     }
 }

@@ -13,8 +13,9 @@ use bach::watcher::status::Status;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
+#[cfg(target_os = "linux")]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -119,7 +120,16 @@ pub fn mkfifo(path: &Path) {
     assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
 }
 
+/// A process's state letter (`Z` for a zombie), `None` when gone: from `/proc`
+/// on Linux, from `ps` elsewhere (where only `Z` or `S` is told).
+#[cfg(not(target_os = "linux"))]
+pub fn proc_state(pid: i32) -> Option<char> {
+    let procs = bach::procs::snapshot().ok()?;
+    bach::ps::find(&procs, pid).map(|p| if p.zombie { 'Z' } else { 'S' })
+}
+
 /// A process's state letter from `/proc` (`Z` for a zombie), `None` when gone.
+#[cfg(target_os = "linux")]
 pub fn proc_state(pid: i32) -> Option<char> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(") ")?.1.chars().next()
@@ -127,6 +137,7 @@ pub fn proc_state(pid: i32) -> Option<char> {
 
 /// The watcher key a live process runs for, if it watches one of this
 /// test's artifacts (from `/proc`: quicker than `ps` for sampling).
+#[cfg(target_os = "linux")]
 fn watcher_key(pid: i32, root: &str) -> Option<String> {
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let command = String::from_utf8_lossy(&cmdline).replace('\0', " ");
@@ -200,6 +211,14 @@ fn ps_missing_from_path_stops_spawning_and_retiring_until_it_is_back() {
 }
 
 #[test]
+fn ps_that_fails_is_quoted_in_the_problem_with_the_procps_hint_on_linux_only() {
+    let complain = |dir: &Path| put_ps(dir, Some("echo 'ps: illegal option -- o' >&2\nexit 1"));
+    let env = ps_fault("ps-complains", complain, "ps failed (exit 1): ps: illegal option -- o");
+    let log = daemon_log(&env);
+    assert_eq!(log.contains("procps is needed"), cfg!(target_os = "linux"), "{log}");
+}
+
+#[test]
 fn ps_printing_one_garbage_line_stops_spawning_and_retiring_until_it_is_fixed() {
     let real = real_ps();
     let garbage = |dir: &Path| {
@@ -208,10 +227,12 @@ fn ps_printing_one_garbage_line_stops_spawning_and_retiring_until_it_is_fixed() 
     ps_fault("ps-garbage", garbage, "ps output: line ");
 }
 
+#[cfg(target_os = "linux")]
 /// The pids a fake `ps` wrote to a file. Dropped, it kills those still
 /// running its `sleep 59.75` and removes the file.
-struct Recorded(PathBuf);
+struct Recorded(std::path::PathBuf);
 
+#[cfg(target_os = "linux")]
 impl Recorded {
     fn pids(&self) -> Vec<i32> {
         let text = fs::read_to_string(&self.0).unwrap_or_default();
@@ -219,6 +240,7 @@ impl Recorded {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl Drop for Recorded {
     fn drop(&mut self) {
         for pid in self.pids() {
@@ -231,6 +253,7 @@ impl Drop for Recorded {
     }
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn ps_that_hangs_is_killed_with_its_children_at_the_timeout_and_logged_once() {
     let file = std::env::temp_dir().join(format!("bach-hang-{}.pids", std::process::id()));
@@ -454,6 +477,7 @@ fn broken_config_on_sighup_keeps_the_old_one_and_the_watchers_and_a_good_one_app
     assert_eq!(holder(&env, k1), Some(first[1]));
 }
 
+#[cfg(target_os = "linux")]
 /// What the sampler of the kill test saw.
 #[derive(Debug, Default)]
 struct Seen {
@@ -468,6 +492,7 @@ struct Seen {
 /// unlike `F_GETLK`, it would show two holders of two files at one path) and
 /// which watcher processes run, by key. Two holders of one key, or a second
 /// watcher process alive for 250 ms, is a violation.
+#[cfg(target_os = "linux")]
 fn sample(root: &str, stop: &AtomicBool) -> Seen {
     let mut seen = Seen::default();
     let mut dup_since: BTreeMap<String, Instant> = BTreeMap::new();
@@ -523,6 +548,7 @@ fn sample(root: &str, stop: &AtomicBool) -> Seen {
     seen
 }
 
+#[cfg(target_os = "linux")]
 /// SIGKILLs the watcher of `key`, if any, and waits until it is gone.
 fn kill_watcher(env: &Env, key: &str) {
     if let Some(p) = holder(env, key) {
@@ -531,6 +557,7 @@ fn kill_watcher(env: &Env, key: &str) {
     }
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn daemon_sigkilled_mid_tick_twenty_times_never_gives_two_lock_holders_and_converges() {
     let mut env = Env::new("kill20");
@@ -654,6 +681,7 @@ fn odd_artifacts_each_keep_one_watcher_and_count_no_crash() {
     assert!(!state(&env).keys().any(|k| k.ends_with(".crashes")), "{:?}", state(&env));
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn a_watcher_reading_a_1_gib_artifact_keeps_its_memory_flat() {
     let env = Env::new("gib");

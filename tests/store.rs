@@ -306,3 +306,39 @@ fn the_join_through_the_binary() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("sessions/garbage:1: no '=' in 'not a record'"));
 }
+
+#[test]
+fn a_relative_artifact_is_made_absolute_against_pwd_when_it_is_the_same_folder() {
+    let env = Env::new("pwd");
+    env.ok(&["tasks", "add", "--id", "t", "x"]);
+    let real = env.root.join("real");
+    fs::create_dir(&real).unwrap();
+    let link = env.root.join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let start = |id: &str, pwd: &std::path::Path| {
+        let mut c = env.cmd([
+            "sessions",
+            "start",
+            "--no-watch",
+            "--task",
+            "t",
+            "--id",
+            id,
+            "--artifact",
+            "a.jsonl",
+        ]);
+        c.current_dir(&real).env("PWD", pwd);
+        assert!(c.output().unwrap().status.success());
+    };
+    // As a shell in `link` would say: the user's name for the folder wins.
+    start("s1", &link);
+    // A stale $PWD (another folder) is not believed.
+    start("s2", &env.root);
+    let doc = env.json(&["sessions", "list", "--json"]);
+    let artifact = |id: &str| {
+        let all = doc.get("sessions").arr();
+        all.iter().find(|s| s.get("id").str() == id).unwrap().get("artifact").str().to_string()
+    };
+    assert_eq!(artifact("s1"), format!("{}/a.jsonl", link.display()));
+    assert_eq!(artifact("s2"), format!("{}/a.jsonl", real.display()));
+}

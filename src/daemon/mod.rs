@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::ledger::{self, Header};
-use crate::log::Log;
+use crate::log::{self, Log};
 use crate::reconcile::{Ledger, Policy};
 use crate::signals::SelfPipe;
 use crate::store::Store;
@@ -33,11 +33,43 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The file this daemon was started from, as it was: when it changes (an
+/// upgrade put a new binary there) or vanishes, the daemon exits 75, which
+/// both service managers restart (exit 0 would leave the daemon down), and
+/// the new one adopts the running watchers.
+struct Exe {
+    path: PathBuf,
+    stamp: Option<(u64, u64, i64, i64)>,
+}
+
+impl Exe {
+    fn new(path: PathBuf) -> Exe {
+        let stamp = Exe::stamp(&path);
+        Exe { path, stamp }
+    }
+
+    fn stamp(path: &std::path::Path) -> Option<(u64, u64, i64, i64)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some((m.dev(), m.ino(), m.mtime(), m.mtime_nsec()))
+    }
+
+    fn changed(&self) -> bool {
+        Exe::stamp(&self.path) != self.stamp
+    }
+}
+
+/// The exit status that asks the service manager for a restart: the
+/// executable changed under the daemon (`EX_TEMPFAIL`).
+const UPGRADED: u8 = 75;
+
 /// The real host of the supervisor.
 struct Real {
     st: Store,
     me: Me,
-    exe: PathBuf,
+    exe: Exe,
+    /// The executable changed: the loop ends, the daemon exits 75.
+    upgraded: bool,
     config: Config,
     log: Log,
     wait: wait::Waiter,
@@ -131,7 +163,7 @@ impl Host for Real {
 
     fn spawn(&mut self, key: &str, artifact: &str) -> std::result::Result<Spawned, String> {
         let max = self.config.log_max_bytes;
-        spawn::watcher(&self.exe, &self.st.home, key, artifact, max)
+        spawn::watcher(&self.exe.path, &self.st.home, key, artifact, max)
             .map_err(|e| crate::error::reason(&e))
     }
 
@@ -190,6 +222,13 @@ impl Host for Real {
     fn sweep(&mut self, desired: &Desired) {
         let now = self.wait.clock.ms();
         self.sweep.run(&self.st.home, desired, now, &mut self.log);
+        if !self.upgraded && self.exe.changed() {
+            let path = self.exe.path.display();
+            self.log.line(&format!(
+                "{path} changed or vanished (an upgrade?): exiting {UPGRADED} for a restart"
+            ));
+            (self.upgraded, self.wait.stop) = (true, true);
+        }
     }
 
     fn wait(&mut self, deadline: u64) -> Wake {
@@ -214,6 +253,12 @@ const STANDBY_RETRY_MS: u64 = 5_000;
 /// `bach daemon run [--standby]`
 pub fn run(standby: bool) -> Result<u8> {
     let st = Store::open()?;
+    if let Err(why) = st.home.probe() {
+        // Said once: a service manager restarts only a daemon that failed.
+        log::stderr(&format!("bach: error: {why}; not supervising\n"));
+        Log::new(st.home.daemon_log(), 1 << 20).line(&format!("{why}; not supervising"));
+        return Ok(0);
+    }
     // Handlers first: a SIGTERM that arrives once the lock is held must
     // already end the loop cleanly.
     let pipe = SelfPipe::install().map_err(|e| {
@@ -234,8 +279,11 @@ pub fn run(standby: bool) -> Result<u8> {
         ledger.len()
     ));
     Supervisor::new(Policy::new(&host.config), ledger).run(&mut host);
-    host.log.line("SIGTERM: daemon stopping; watchers left running");
     drop(held);
+    if host.upgraded {
+        return Ok(UPGRADED);
+    }
+    host.log.line("SIGTERM: daemon stopping; watchers left running");
     Ok(0)
 }
 
@@ -269,12 +317,14 @@ fn take_lock(home: &Home, standby: bool, wait: &mut wait::Waiter) -> Result<Opti
 }
 
 fn host(st: Store, me: Me, exe: PathBuf, config: Config, wait: wait::Waiter) -> Real {
+    let exe = Exe::new(exe);
     let log = Log::new(st.home.daemon_log(), config.log_max_bytes);
     let header = Header { pid: sys::getpid(), started: crate::time::now(), ..Header::default() };
     Real {
         st,
         me,
         exe,
+        upgraded: false,
         config,
         log,
         wait,

@@ -46,7 +46,9 @@ fn run(wait: &mut Waiter, limit: Duration) -> Result<Vec<Proc>, String> {
     let deadline = wait.clock.ms().saturating_add(limit.as_millis() as u64);
     let result = collect(wait, &out, deadline, limit);
     match (result, wait.ps.take().and_then(|(_, exit)| exit)) {
-        (Ok(buf), Some(exit)) => procs::finish(&buf, &exit),
+        (Ok(buf), Some(exit)) => {
+            procs::finish(&buf, &exit, procs::complaint(&mut child).as_deref())
+        }
         (result, _) => {
             procs::kill(&child);
             Err(result.err().unwrap_or_else(|| "ps did not exit".into()))

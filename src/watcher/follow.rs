@@ -184,7 +184,7 @@ impl Follower {
 fn open_regular(path: &std::path::Path) -> Result<(File, Metadata), Sight> {
     let failed = |e: io::Error| match e.kind() {
         io::ErrorKind::NotFound => Sight::Absent,
-        _ => Sight::Unreadable(format!("cannot open the artifact: {}", crate::error::reason(&e))),
+        _ => Sight::Unreadable(cannot_open(&e, cfg!(target_vendor = "apple"))),
     };
     let regular = |meta: Metadata| match meta.file_type() {
         t if t.is_file() => Ok(meta),
@@ -199,9 +199,44 @@ fn open_regular(path: &std::path::Path) -> Result<(File, Metadata), Sight> {
     Ok((file, meta))
 }
 
+/// Why the artifact cannot be opened. On macOS, `EPERM` (not the `EACCES`
+/// of file modes) is privacy protection (TCC): a process launchd started may
+/// not read Documents, Desktop, Downloads, iCloud or external volumes, where
+/// one started from Terminal could; say so and how to fix it.
+fn cannot_open(e: &io::Error, apple: bool) -> String {
+    let why = crate::error::reason(e);
+    match e.raw_os_error() {
+        Some(libc::EPERM) if apple => format!(
+            "cannot open the artifact: {why}: macOS privacy (TCC) denies the bach that launchd \
+             runs this folder; give it Full Disk Access (System Settings > Privacy & Security), \
+             or keep artifacts outside Documents, Desktop, Downloads and iCloud"
+        ),
+        _ => format!("cannot open the artifact: {why}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn macos_privacy_is_named_with_its_fix_and_only_there() {
+        let eperm = io::Error::from_raw_os_error(libc::EPERM);
+        let tcc = cannot_open(&eperm, true);
+        assert!(
+            tcc.starts_with(
+                "cannot open the artifact: operation not permitted: macOS privacy (TCC)"
+            ),
+            "{tcc}"
+        );
+        assert!(
+            tcc.contains("Full Disk Access")
+                && tcc.contains("Documents, Desktop, Downloads and iCloud")
+        );
+        assert_eq!(cannot_open(&eperm, false), "cannot open the artifact: operation not permitted");
+        let eacces = io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(cannot_open(&eacces, true), "cannot open the artifact: permission denied");
+    }
 
     fn dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("bach-follow-{tag}-{}", std::process::id()));
