@@ -282,7 +282,8 @@ fn ps_that_hangs_is_killed_with_its_children_at_the_timeout_and_logged_once() {
     });
 }
 
-// 2. The watcher binary cannot be executed.
+// 2. The watcher binary cannot be executed. (A binary that vanishes or is
+// replaced is an upgrade, and the daemon exits 75: tests/platform.rs.)
 
 #[test]
 fn a_watcher_binary_that_cannot_run_is_a_crash_with_backoff_until_it_is_back() {
@@ -295,7 +296,8 @@ fn a_watcher_binary_that_cannot_run_is_a_crash_with_backoff_until_it_is_back() {
     fs::copy(BIN, &exe).unwrap();
     let _daemon = Daemon::start(&env, &exe, &std::env::var("PATH").unwrap(), Stdio::null());
     wait_log(&env, "started", secs(3));
-    fs::rename(&exe, env.root.join("exe/moved")).unwrap();
+    let mode = |m| fs::set_permissions(&exe, fs::Permissions::from_mode(m)).unwrap();
+    mode(0o644);
     let key = session_on(&env, "s0", &env.artifact("s0.jsonl"));
     wait_until("a second failed spawn in the ledger", secs(5), || {
         let s = state(&env);
@@ -304,7 +306,7 @@ fn a_watcher_binary_that_cannot_run_is_a_crash_with_backoff_until_it_is_back() {
             _ => Err(s),
         }
     });
-    let why = "spawn failed: no such file or directory";
+    let why = "spawn failed: permission denied";
     assert_eq!(state(&env)[&format!("{key}.last_exit")], why);
     let log = daemon_log(&env);
     for (n, ms) in [(1, 1000), (2, 2000)] {
@@ -314,7 +316,7 @@ fn a_watcher_binary_that_cannot_run_is_a_crash_with_backoff_until_it_is_back() {
     let doc = env.json(&["daemon", "status", "--json"]);
     assert_eq!(doc.get("artifacts").arr()[0].get("last_exit").str(), why, "{doc:?}");
     assert_eq!(holder(&env, &key), None);
-    fs::rename(env.root.join("exe/moved"), &exe).unwrap();
+    mode(0o755);
     watched(&env, &[&key], secs(4));
     // The watcher can take its lock before the daemon logs the spawn.
     wait_until("the spawn in the log", secs(2), || {
