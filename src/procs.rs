@@ -112,7 +112,7 @@ pub fn snapshot() -> Result<Vec<Proc>, String> {
     let status = child.wait().map_err(|e| format!("ps: {}", reason(&e)))?;
     read?;
     let said = complaint(&mut child);
-    finish(&buf, &sys::exit_of(status.into_raw()), said.as_deref())
+    finish(&buf, &crate::reconcile::Exit::of_status(status.into_raw()), said.as_deref())
 }
 
 /// Fills in the start ticks of the processes whose pid is in `pids` (Linux;

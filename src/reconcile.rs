@@ -70,6 +70,15 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// How a process ended, from its wait status.
+    pub fn of_status(status: i32) -> Exit {
+        if libc::WIFSIGNALED(status) {
+            Exit::Signal(libc::WTERMSIG(status))
+        } else {
+            Exit::Code(libc::WEXITSTATUS(status))
+        }
+    }
+
     /// Parses the text `Display` writes; `None` for anything else.
     pub fn parse(s: &str) -> Option<Exit> {
         let num = |n: &str| n.parse().ok();

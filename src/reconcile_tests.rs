@@ -320,3 +320,20 @@ fn policy_follows_the_config() {
     let p = Policy::new(&c);
     assert_eq!((p.base, p.max, p.gone_grace, p.stray_grace), (2000, 10_000, 12_000, 30_000));
 }
+
+#[test]
+fn wait_statuses_read_like_a_shell_says_them() {
+    assert_eq!(Exit::of_status(3 << 8), Exit::Code(3));
+    assert_eq!(Exit::of_status(9), Exit::Signal(9));
+    for x in [
+        Exit::Code(0),
+        Exit::Code(127),
+        Exit::Signal(9),
+        Exit::Vanished,
+        Exit::SpawnFailed("no such file".into()),
+    ] {
+        assert_eq!(Exit::parse(&x.to_string()), Some(x.clone()), "{x}");
+    }
+    assert_eq!(Exit::parse("exit x"), None);
+    assert_eq!(Exit::parse("crashed"), None);
+}

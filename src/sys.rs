@@ -113,16 +113,6 @@ pub fn reap_any() -> io::Result<Option<(i32, libc::c_int)>> {
     }
 }
 
-/// How a process ended, from its wait status.
-pub fn exit_of(status: libc::c_int) -> crate::reconcile::Exit {
-    use crate::reconcile::Exit;
-    if libc::WIFSIGNALED(status) {
-        Exit::Signal(libc::WTERMSIG(status))
-    } else {
-        Exit::Code(libc::WEXITSTATUS(status))
-    }
-}
-
 fn fcntl_flag(fd: RawFd, get: libc::c_int, set: libc::c_int, flag: libc::c_int) -> io::Result<()> {
     // SAFETY: F_GETFD/F_GETFL take no pointer; a bad fd only yields EBADF.
     let old = check(unsafe { libc::fcntl(fd, get) })?;
@@ -331,13 +321,6 @@ mod tests {
         let out = std::process::Command::new("uname").arg("-n").output().unwrap();
         let want = String::from_utf8(out.stdout).unwrap().trim().to_string();
         assert_eq!(nodename(), Some(want));
-    }
-
-    #[test]
-    fn status_is_described_like_a_shell() {
-        use crate::reconcile::Exit;
-        assert_eq!(exit_of(3 << 8), Exit::Code(3));
-        assert_eq!(exit_of(9), Exit::Signal(9));
     }
 
     #[test]

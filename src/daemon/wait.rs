@@ -57,7 +57,7 @@ impl Waiter {
         self.stop |= caught.stop;
         self.reload |= caught.hup;
         while let Ok(Some((pid, status))) = sys::reap_any() {
-            let exit = sys::exit_of(status);
+            let exit = Exit::of_status(status);
             match &mut self.ps {
                 Some((ps, done)) if *ps == pid => *done = Some(exit),
                 _ => self.exits.push((pid, exit)),

@@ -106,7 +106,7 @@ impl Judge {
         let exit = match self.child.try_wait() {
             Ok(None) => return None,
             Ok(Some(_)) if self.deadline.is_none() => "timeout".into(),
-            Ok(Some(status)) => sys::exit_of(status.into_raw()).to_string(),
+            Ok(Some(status)) => crate::reconcile::Exit::of_status(status.into_raw()).to_string(),
             // Not ours to wait for any more (nobody else reaps it): gone.
             Err(e) => format!("unknown: {}", crate::error::reason(&e)),
         };
