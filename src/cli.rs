@@ -85,8 +85,8 @@ pub enum Command {
     DaemonInstall { dry_run: bool, service: Option<Service> },
     /// `bach daemon uninstall [--service S] [--watchers]`
     DaemonUninstall { service: Option<Service>, watchers: bool },
-    /// `bach daemon logs [-n LINES]`
-    DaemonLogs { lines: usize },
+    /// `bach daemon logs [-n LINES] [-f]`
+    DaemonLogs { lines: usize, follow: bool },
     /// `bach internal session-watch [--key KEY] ARTIFACT`
     Watch { key: Option<String>, artifact: String },
 }
@@ -299,6 +299,7 @@ fn daemon(p: &mut lexopt::Parser) -> Result<Command> {
     };
     let (mut json, mut timeout, mut watchers, mut dry_run, mut svc, mut lines, mut standby) =
         (false, 10, false, false, None, 20, false);
+    let mut follow = false;
     while let Some(arg) = p.next()? {
         match (arg, cmd) {
             (Long("help") | Short('h'), _) => return Ok(Command::Help(Topic::Daemon)),
@@ -309,6 +310,7 @@ fn daemon(p: &mut lexopt::Parser) -> Result<Command> {
             (Long("dry-run"), Install) => dry_run = true,
             (Long("service"), Install | Uninstall) => svc = Some(service(p.value()?)?),
             (Short('n') | Long("lines"), Logs) => lines = number(p.value()?, "-n")?,
+            (Short('f') | Long("follow"), Logs) => follow = true,
             (arg, _) => return Err(arg.unexpected().into()),
         }
     }
@@ -321,7 +323,7 @@ fn daemon(p: &mut lexopt::Parser) -> Result<Command> {
         Stop => Command::DaemonStop { timeout, watchers },
         Install => Command::DaemonInstall { dry_run, service: svc },
         Uninstall => Command::DaemonUninstall { service: svc, watchers },
-        Logs => Command::DaemonLogs { lines },
+        Logs => Command::DaemonLogs { lines, follow },
     })
 }
 

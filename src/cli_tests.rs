@@ -58,8 +58,10 @@ fn every_command_parses() {
         &["daemon", "uninstall", "--service=launchd", "--watchers"],
         Command::DaemonUninstall { service: Some(Service::Launchd), watchers: true },
     );
-    ok(&["daemon", "logs", "-n", "5"], Command::DaemonLogs { lines: 5 });
-    ok(&["daemon", "logs"], Command::DaemonLogs { lines: 20 });
+    ok(&["daemon", "logs", "-n", "5"], Command::DaemonLogs { lines: 5, follow: false });
+    ok(&["daemon", "logs"], Command::DaemonLogs { lines: 20, follow: false });
+    ok(&["daemon", "logs", "-f", "-n", "3"], Command::DaemonLogs { lines: 3, follow: true });
+    ok(&["daemon", "logs", "--follow"], Command::DaemonLogs { lines: 20, follow: true });
     ok(
         &["internal", "session-watch", "--key", "0123456789abcdef", "/a"],
         Command::Watch { key: Some("0123456789abcdef".into()), artifact: "/a".into() },

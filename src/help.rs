@@ -72,7 +72,7 @@ Usage:
   bach daemon stop [--timeout SECS] [--watchers]
   bach daemon install [--dry-run] [--service launchd|systemd]
   bach daemon uninstall [--service launchd|systemd] [--watchers]
-  bach daemon logs [-n LINES]           the last lines of the daemon log
+  bach daemon logs [-n LINES] [-f]      the last lines of the daemon log; -f follows it
 
 Options:
   --standby          if a daemon runs already, wait and take over when it ends
@@ -82,6 +82,7 @@ Options:
   --dry-run          print the service file and commands, change nothing
   --service NAME     launchd (macOS default) or systemd (Linux default)
   -n, --lines LINES  how many lines of the log (default 20)
+  -f, --follow       then print what is added, across rotations, until Ctrl-C
 ";
 
 const INTERNAL_HELP: &str = "\

@@ -79,12 +79,17 @@ pub struct Log {
     file: Option<File>,
     max: u64,
     failing: bool,
+    /// Started in a terminal: each line is shown there as well.
+    echo: bool,
 }
 
 impl Log {
-    /// A log at `path`, rotated past `max` bytes; opened on first use.
+    /// A log at `path`, rotated past `max` bytes; opened on first use. When
+    /// stderr is a terminal (`bach daemon run` typed by hand), every line is
+    /// also written there, as a person trying it out expects.
     pub fn new(path: PathBuf, max: u64) -> Log {
-        Log { path, file: None, max, failing: false }
+        use std::io::IsTerminal;
+        Log { path, file: None, max, failing: false, echo: io::stderr().is_terminal() }
     }
 
     /// Changes the rotation size (after a reload).
@@ -98,6 +103,9 @@ impl Log {
         if rotate_if_larger(&self.path, self.max) || self.file.is_none() {
             self.file = open(&self.path).ok();
         }
+        if self.echo {
+            stderr(&text);
+        }
         let ok = self.file.as_mut().is_some_and(|f| f.write_all(text.as_bytes()).is_ok());
         if !ok {
             self.file = None;
@@ -106,7 +114,7 @@ impl Log {
             self.failing = !ok;
             let state = if ok { "works again" } else { "cannot be written" };
             stderr(&format!("bach: log {} {state}\n", self.path.display()));
-            if !ok {
+            if !ok && !self.echo {
                 stderr(&text);
             }
         }

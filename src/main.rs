@@ -2,7 +2,7 @@
 //! statuses (0 success, 1 failure, 2 malformed input, 3 daemon not running).
 
 use bach::cli::{self, Command};
-use bach::cmd::{lifecycle, sessions, status, tasks};
+use bach::cmd::{lifecycle, logs, sessions, status, tasks};
 use bach::{daemon, error::Result, help, say, service, watcher};
 use std::process::ExitCode;
 
@@ -22,7 +22,7 @@ fn run(cmd: Command) -> Result<u8> {
         Command::DaemonRun { standby } => return daemon::run(standby),
         Command::DaemonStatus { json } => return status::status(json),
         Command::DaemonStop { timeout, watchers } => return lifecycle::stop(timeout, watchers),
-        Command::DaemonLogs { lines } => return lifecycle::logs(lines),
+        Command::DaemonLogs { lines, follow } => return logs::logs(lines, follow),
         Command::DaemonInstall { dry_run, service: s } => return service::install(dry_run, s),
         Command::DaemonUninstall { service: s, watchers } => {
             return service::uninstall(s, watchers)

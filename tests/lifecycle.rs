@@ -279,3 +279,101 @@ fn logs_without_a_log_say_so_and_exit_zero() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no daemon log yet"), "{err}");
 }
+
+/// `bach daemon logs -f`, and its output lines as they come (a thread reads
+/// them, so the test waits with a deadline instead of blocking on a read).
+fn follow(env: &Env) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = env
+        .cmd(["daemon", "logs", "-f", "-n", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || out.lines().map_while(Result::ok).try_for_each(|l| tx.send(l)));
+    (child, rx)
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new().append(true).create(true).open(path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// The lines that come until `want` did, each within 5 s.
+fn read_until(lines: &std::sync::mpsc::Receiver<String>, want: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
+        let done = line == want;
+        seen.push(line);
+        if done {
+            return seen;
+        }
+    }
+    panic!("never saw {want:?} within 5 s; saw {seen:?}");
+}
+
+fn ends(child: &mut std::process::Child) -> Option<i32> {
+    let code = wait_until("logs -f to end", Duration::from_secs(3), || {
+        child.try_wait().unwrap().ok_or(())
+    });
+    code.code()
+}
+
+#[test]
+fn logs_follow_prints_new_lines_across_a_rotation_and_ends_on_sigint() {
+    let env = Env::new("follow");
+    let path = write_log(&env, "daemon.log", "first\nsecond\n");
+    let (mut child, out) = follow(&env);
+    assert_eq!(read_until(&out, "second"), ["second"], "the last line, then what comes");
+    append(&path, "third\n");
+    assert_eq!(read_until(&out, "third"), ["third"]);
+    fs::rename(&path, path.with_extension("log.1")).unwrap();
+    append(&path.with_extension("log.1"), "late in the old file\n");
+    append(&path, "fourth \x1b[31m\n");
+    assert_eq!(read_until(&out, "fourth \\x1b[31m"), ["late in the old file", "fourth \\x1b[31m"]);
+    bach::sys::kill(child.id() as i32, libc::SIGINT).unwrap();
+    assert_eq!(ends(&mut child), Some(0), "SIGINT ends it cleanly");
+}
+
+#[test]
+fn logs_follow_ends_quietly_when_its_reader_goes() {
+    let env = Env::new("follow-pipe");
+    let path = write_log(&env, "daemon.log", "one\n");
+    let (mut child, out) = follow(&env);
+    read_until(&out, "one");
+    // The reader goes: its thread ends when the channel is dropped.
+    drop(out);
+    append(&path, "nobody reads this\n");
+    append(&path, "nor this\n");
+    assert_eq!(ends(&mut child), Some(0), "SIGPIPE is no failure");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn daemon_run_in_a_terminal_shows_its_log_there_too() {
+    let env = Env::new("tty");
+    // `script` gives the daemon a terminal as stdout and stderr.
+    let mut c = Command::new("script");
+    c.args(["-q", "-e", "-c", &format!("{BIN} daemon run"), "/dev/null"]);
+    c.env("BACH_HOME", &env.home)
+        .env("HOME", &env.user_home)
+        .env("PATH", std::env::var("PATH").unwrap());
+    let mut child =
+        c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    assert!(first.contains("daemon pid ") && first.contains(" started (every 5s"), "{first:?}");
+    let lock = env.home.join("daemon.lock");
+    let pid = wait_until("the daemon's lock", Duration::from_secs(3), || {
+        bach::lock::holder(&lock).ok().flatten().ok_or(())
+    });
+    bach::sys::kill(pid, libc::SIGTERM).unwrap();
+    let code =
+        wait_until("script to end", Duration::from_secs(5), || child.try_wait().unwrap().ok_or(()));
+    assert_eq!(code.code(), Some(0));
+    let log = fs::read_to_string(env.home.join("logs/daemon.log")).unwrap();
+    assert!(log.contains(first.trim_end_matches(['\r', '\n'])), "the same line in the log: {log}");
+}

@@ -1,4 +1,4 @@
-//! `daemon stop` and `daemon logs`, and the stop that `daemon install` reuses.
+//! `daemon stop`, and the stop that `daemon install` reuses.
 //!
 //! Invariant: the daemon is found only through `F_GETLK` on `daemon.lock`
 //! (what the file says is never used to pick whom to signal), and signalled
@@ -9,18 +9,14 @@
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::targets::{self, Me};
-use crate::{files, lock, log, sys, text};
-use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use crate::{lock, sys};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How often a lock is probed while its holder is expected to let go.
 const POLL: Duration = Duration::from_millis(15);
 /// How long retired watchers get between SIGTERM and SIGKILL.
 const WATCHER_GRACE: Duration = Duration::from_secs(5);
-/// `logs` reads the log backwards in chunks of this size.
-const CHUNK: u64 = 8192;
 
 /// What stopping the daemon came to.
 #[derive(Debug, PartialEq, Eq)]
@@ -139,91 +135,4 @@ pub fn retire_watchers(home: &Home) -> Result<usize> {
         }
     }
     Ok(sent.len())
-}
-
-/// `bach daemon logs`: the last `lines` lines of `logs/daemon.log`, reaching
-/// back into `daemon.log.1` when the current log (just rotated) has fewer.
-/// A missing log is a note on stderr and exit 0: no daemon has logged yet.
-pub fn logs(lines: usize) -> Result<u8> {
-    let path = Home::open()?.daemon_log();
-    let rotated = PathBuf::from(format!("{}.1", path.display()));
-    let read = |p: &Path, n| tail(p, n).map_err(|e| Error::io("read", p, &e));
-    let current = read(&path, lines)?;
-    let have = current.as_ref().map_or(0, Vec::len);
-    let older = if have < lines { read(&rotated, lines - have)? } else { None };
-    if current.is_none() && older.is_none() {
-        log::stderr(&format!("bach: no daemon log yet: {} does not exist\n", path.display()));
-        return Ok(0);
-    }
-    let mut out = io::stdout().lock();
-    for line in older.into_iter().chain(current).flatten() {
-        let line = String::from_utf8_lossy(&line);
-        // A closed pipe (`| head`) ends the listing quietly.
-        if writeln!(out, "{}", text::escape(&line)).is_err() {
-            break;
-        }
-    }
-    Ok(0)
-}
-
-/// The last `n` lines of a regular file, without their newlines, read
-/// backwards in fixed chunks so that memory holds only those lines, never
-/// the whole log. `Ok(None)` when the file does not exist.
-fn tail(path: &Path, n: usize) -> io::Result<Option<Vec<Vec<u8>>>> {
-    let Some(file) = files::open_regular(path)? else { return Ok(None) };
-    let len = file.metadata()?.len();
-    let (mut pos, mut buf, mut breaks) = (len, Vec::new(), 0);
-    // `breaks` counts the newlines that end a line before the last one;
-    // n of them mean the last n lines are whole.
-    while pos > 0 && breaks < n {
-        let step = pos.min(CHUNK);
-        pos -= step;
-        let mut chunk = vec![0; step as usize];
-        file.read_exact_at(&mut chunk, pos)?;
-        breaks += chunk.iter().filter(|&&b| b == b'\n').count();
-        if pos + step == len && chunk.last() == Some(&b'\n') {
-            breaks -= 1;
-        }
-        chunk.extend_from_slice(&buf);
-        buf = chunk;
-    }
-    // Split after each newline, so that an empty file has no lines and "a\n" one.
-    let mut lines: Vec<Vec<u8>> = buf
-        .split_inclusive(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\n").unwrap_or(l).to_vec())
-        .collect();
-    Ok(Some(lines.split_off(lines.len().saturating_sub(n))))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tail_of(text: &[u8], n: usize) -> Vec<String> {
-        let d = std::env::temp_dir().join(format!("bach-tail-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        let p = d.join(format!("{n}-{}", text.len()));
-        std::fs::write(&p, text).unwrap();
-        let lines = tail(&p, n).unwrap().unwrap();
-        std::fs::remove_file(&p).unwrap();
-        lines.into_iter().map(|l| String::from_utf8(l).unwrap()).collect()
-    }
-
-    #[test]
-    fn tail_takes_the_last_lines_across_chunks() {
-        assert_eq!(tail_of(b"a\nb\nc\n", 2), ["b", "c"]);
-        assert_eq!(tail_of(b"a\nb\nc", 2), ["b", "c"]);
-        assert_eq!(tail_of(b"a\nb\n", 5), ["a", "b"]);
-        assert_eq!(tail_of(b"a\n\nb\n", 2), ["", "b"]);
-        assert_eq!(tail_of(b"\n", 3), [""]);
-        assert_eq!(tail_of(b"", 3), [""; 0]);
-        assert_eq!(tail_of(b"a\nb\n", 0), [""; 0]);
-        let long: String = (0..5000).map(|i| format!("line {i}\n")).collect();
-        assert_eq!(tail_of(long.as_bytes(), 3), ["line 4997", "line 4998", "line 4999"]);
-        let first = tail_of(long.as_bytes(), 5000);
-        assert_eq!((first.len(), first[0].as_str()), (5000, "line 0"));
-        let wide = format!("{}\nlast\n", "x".repeat(20_000));
-        assert_eq!(tail_of(wide.as_bytes(), 2)[0].len(), 20_000);
-        assert!(tail(Path::new("/nonexistent/bach.log"), 3).unwrap().is_none());
-    }
 }

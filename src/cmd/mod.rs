@@ -5,6 +5,7 @@
 //! send to watchers no longer desired.
 
 pub mod lifecycle;
+pub mod logs;
 pub mod sessions;
 pub mod status;
 pub mod tasks;
