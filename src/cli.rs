@@ -32,6 +32,8 @@ pub enum Topic {
     Daemon,
     /// `bach help internal`
     Internal,
+    /// `bach help doctor`
+    Doctor,
 }
 
 /// What `tasks done|cancel|reopen` does to a task.
@@ -89,6 +91,8 @@ pub enum Command {
     DaemonLogs { lines: usize, follow: bool },
     /// `bach internal session-watch [--key KEY] ARTIFACT`
     Watch { key: Option<String>, artifact: String },
+    /// `bach doctor [--json]`
+    Doctor { json: bool },
 }
 
 /// Parses the arguments after the program name.
@@ -103,6 +107,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             "daemon" => daemon(&mut p),
             "internal" => internal(&mut p),
             "help" => help(&mut p),
+            "doctor" => doctor(&mut p),
             other => {
                 Err(Error::usage(format!("unknown command '{}' (try 'bach help')", escape(other))))
             }
@@ -353,9 +358,22 @@ fn internal(p: &mut lexopt::Parser) -> Result<Command> {
     Ok(Command::Watch { key, artifact })
 }
 
+fn doctor(p: &mut lexopt::Parser) -> Result<Command> {
+    let mut json = false;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("help") | Short('h') => return Ok(Command::Help(Topic::Doctor)),
+            Long("json") => json = true,
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    Ok(Command::Doctor { json })
+}
+
 /// The command groups, each with its own help.
-const TOPICS: [(&str, Topic); 5] = [
+const TOPICS: [(&str, Topic); 6] = [
     ("help", Topic::Main),
+    ("doctor", Topic::Doctor),
     ("tasks", Topic::Tasks),
     ("sessions", Topic::Sessions),
     ("daemon", Topic::Daemon),

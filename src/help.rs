@@ -12,6 +12,7 @@ pub fn text(topic: Topic) -> &'static str {
         Topic::Sessions => SESSIONS_HELP,
         Topic::Daemon => DAEMON_HELP,
         Topic::Internal => INTERNAL_HELP,
+        Topic::Doctor => DOCTOR_HELP,
     }
 }
 
@@ -25,6 +26,7 @@ Commands:
   sessions start|end|list              agent sessions and their transcripts
   daemon run|status|stop|logs          the supervisor that keeps watchers alive
   daemon install|uninstall             run the daemon under launchd or systemd
+  doctor                               check the setup; one fix per problem
   internal session-watch               the watcher itself (started by bach)
   help [COMMAND]                       the help of a command
 
@@ -91,4 +93,18 @@ Usage:
 
 The watcher of one artifact, started by bach. Without --key it computes the
 key and re-executes itself with it; a --key that does not match is an error.
+";
+
+const DOCTOR_HELP: &str = "\
+Usage:
+  bach doctor [--json]
+
+Checks the setup: the daemon and its service (systemd or launchd), linger and
+logind on Linux, the launchd domain and plist on macOS, the home's file system,
+ps, change notification, macOS privacy, the config, and how sessions get in.
+Each check is ok, warn or fail, with one line of detail and one fix.
+Exit 0 when nothing failed, 1 otherwise. Changes nothing.
+
+Options:
+  --json    one JSON document: {\"checks\": [{\"name\", \"result\", \"detail\", \"fix\"}]}
 ";

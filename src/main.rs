@@ -2,7 +2,7 @@
 //! statuses (0 success, 1 failure, 2 malformed input, 3 daemon not running).
 
 use bach::cli::{self, Command};
-use bach::cmd::{lifecycle, logs, sessions, status, tasks};
+use bach::cmd::{doctor, lifecycle, logs, sessions, status, tasks};
 use bach::{daemon, error::Result, help, say, service, watcher};
 use std::process::ExitCode;
 
@@ -28,6 +28,7 @@ fn run(cmd: Command) -> Result<u8> {
             return service::uninstall(s, watchers)
         }
         Command::Watch { key, artifact } => return watcher::run(key, &artifact),
+        Command::Doctor { json } => return doctor::doctor(json),
     }
     Ok(0)
 }

@@ -4,6 +4,7 @@ mod util;
 
 mod cli;
 mod daemon;
+mod doctor;
 mod faults;
 mod hardening;
 mod lifecycle;

@@ -4,6 +4,7 @@
 //! warning each, and the SIGTERM that `sessions end` and `tasks done`
 //! send to watchers no longer desired.
 
+pub mod doctor;
 pub mod lifecycle;
 pub mod logs;
 pub mod sessions;
