@@ -144,7 +144,8 @@ pub fn parse_meta(first_line: &[u8]) -> Option<Meta> {
     if member(&top, "type") != Some(&Value::Str("session_meta".into())) {
         return None;
     }
-    let payload = flatjson::nested(first_line, "payload").ok()??;
+    let Some(Value::Nested(span)) = member(&top, "payload") else { return None };
+    let payload = flatjson::parse(&first_line[span.clone()]).ok()?;
     let get = |key| member(&payload, key);
     let stamp = agent::text("timestamp", get("timestamp").or(member(&top, "timestamp"))).ok()??;
     Some(Meta {
