@@ -163,8 +163,19 @@ pub fn locate() -> Result<PathBuf> {
     Ok(if path.is_absolute() { path } else { cwd()?.join(path) })
 }
 
-/// The working directory.
+/// The working directory as the user's shell names it: `$PWD` when it is
+/// absolute and the same folder as `.` (same dev and ino), so a path typed
+/// under a symlinked folder keeps the symlink; else the kernel's.
 pub fn cwd() -> Result<PathBuf> {
+    let same =
+        |a: &std::fs::Metadata, b: &std::fs::Metadata| (a.dev(), a.ino()) == (b.dev(), b.ino());
+    let pwd = std::env::var_os("PWD").map(PathBuf::from).filter(|p| p.is_absolute());
+    let dot = std::fs::metadata(".");
+    if let (Some(pwd), Ok(dot)) = (pwd, &dot) {
+        if std::fs::metadata(&pwd).is_ok_and(|m| same(&m, dot)) {
+            return Ok(pwd);
+        }
+    }
     std::env::current_dir()
         .map_err(|e| Error::fail(format!("cannot read the working directory: {}", reason(&e))))
 }

@@ -4,6 +4,8 @@
 //! warning each, and the SIGTERM that `sessions end` and `tasks done`
 //! send to watchers no longer desired.
 
+pub mod discover;
+pub mod hook;
 pub mod lifecycle;
 pub mod sessions;
 pub mod status;
