@@ -7,6 +7,7 @@ mod daemon;
 mod faults;
 mod hardening;
 mod lifecycle;
+mod register;
 mod service;
 mod store;
 mod watcher;
