@@ -6,7 +6,9 @@
 //! Each test runs bach and its fakes under a uid of its own: discovery
 //! looks at the processes of its user, so no other test (nor a real agent
 //! on this machine) can show up in it, and no other test's daemon can
-//! discover these fakes.
+//! discover these fakes. That takes root (a uid to switch to) and Linux
+//! (the fakes read `/proc`), as the tests here do.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
 
 use crate::util::*;
 use std::fs;
@@ -259,6 +261,7 @@ fn tasks_take_a_dir_made_absolute_like_an_artifact() {
     }
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn discovery_registers_each_agent_once_and_leaves_what_only_mentions_one() {
     let mut r = Reg::new("discover");
@@ -318,6 +321,7 @@ fn discovery_registers_each_agent_once_and_leaves_what_only_mentions_one() {
     let _ = (vim, login);
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn the_daemon_discovers_supervises_and_sees_a_killed_agent_gone() {
     let mut r = Reg::new("daemon");
@@ -350,6 +354,7 @@ fn the_daemon_discovers_supervises_and_sees_a_killed_agent_gone() {
     let _ = dpid;
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn a_clear_ends_the_old_session_and_records_the_new_one() {
     let mut r = Reg::new("clear");
@@ -385,6 +390,7 @@ fn a_clear_ends_the_old_session_and_records_the_new_one() {
     assert_eq!(r.record(&cid(&new))["state"], "live");
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn without_a_registry_only_a_single_new_unowned_transcript_is_taken() {
     let mut r = Reg::new("noregistry");
@@ -423,6 +429,7 @@ fn without_a_registry_only_a_single_new_unowned_transcript_is_taken() {
     );
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn a_registry_that_is_garbage_a_fifo_a_symlink_or_huge_is_skipped_with_a_note() {
     let mut r = Reg::new("badregistry");
@@ -466,6 +473,7 @@ fn a_registry_that_is_garbage_a_fifo_a_symlink_or_huge_is_skipped_with_a_note() 
     }
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn codex_by_cwd_and_time_only_when_it_singles_out_one_process() {
     let mut r = Reg::new("codextime");
@@ -527,6 +535,7 @@ fn sessions_start_without_a_task_takes_the_task_of_its_folder_never_an_auto_one(
     assert_eq!(env.json(&["tasks", "list", "--json"]).get("tasks").arr().len(), 2);
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn a_home_owned_by_another_uid_is_refused() {
     let env = Env::new("owner");
@@ -539,4 +548,13 @@ fn a_home_owned_by_another_uid_is_refused() {
     assert_eq!((out.status.code(), out.stdout.len()), (Some(0), 0), "the hook still exits 0");
     assert!(!env.home.join("logs").exists(), "and writes nothing there");
     std::os::unix::fs::chown(&env.home, Some(0), Some(0)).unwrap();
+}
+
+#[test]
+fn discover_is_a_failure_when_ps_cannot_be_read() {
+    let env = Env::new("discoverps");
+    env.script("ps", "echo 'ps: broken' >&2; exit 1");
+    let err = env.fails(&["sessions", "discover"], 1);
+    assert!(err.contains("cannot read the process table: ps failed (exit 1)"), "{err}");
+    assert!(!env.home.join("sessions").exists());
 }

@@ -58,6 +58,7 @@ fn claude_running_hook(r: &mut Reg, args: &str, payload: &str) -> (i32, String) 
     (pid, fs::read_to_string(&out).unwrap())
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn the_hook_records_the_claude_that_ran_it_and_its_end() {
     let mut r = Reg::new("hook");
@@ -110,6 +111,7 @@ fn the_hook_records_the_claude_that_ran_it_and_its_end() {
     assert_eq!(doc.get("sessions").arr()[0].get("state").str(), "ended");
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn an_explicit_task_wins_and_replaces_what_discovery_chose() {
     let mut r = Reg::new("hooktask");
@@ -138,6 +140,7 @@ fn an_explicit_task_wins_and_replaces_what_discovery_chose() {
     assert!(hook_log(&r).contains("no Claude Code among the hook's ancestors"), "{}", hook_log(&r));
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn bad_input_is_logged_and_changes_nothing() {
     let r = Reg::new("hookbad");
@@ -188,6 +191,7 @@ fn bad_input_is_logged_and_changes_nothing() {
     assert_eq!(r.ids(), [cid(REAL_CLAUDE_ID)]);
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn a_hook_waits_for_its_input_one_second_at_most() {
     let r = Reg::new("hookslow");
@@ -203,6 +207,7 @@ fn a_hook_waits_for_its_input_one_second_at_most() {
     assert!(hook_log(&r).contains("stdin: no end of input within 1s"), "{}", hook_log(&r));
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn print_config_gives_the_hooks_block_with_this_bach() {
     let r = Reg::new("hookconfig");
@@ -216,6 +221,7 @@ fn print_config_gives_the_hooks_block_with_this_bach() {
     assert!(r.ids().is_empty());
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn a_hook_and_discovery_racing_for_one_session_make_one_record() {
     let mut r = Reg::new("race");
@@ -248,4 +254,33 @@ fn a_hook_and_discovery_racing_for_one_session_make_one_record() {
     assert_eq!(r.ids().len(), 8, "one record per agent session: {:?}", r.ids());
     let tasks = r.json(&["tasks", "list", "--json"]);
     assert_eq!(tasks.get("tasks").arr().len(), 1, "one auto task, met by every writer");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_alarm_ends_a_hook_held_up_past_two_seconds() {
+    let r = Reg::new("hookalarm");
+    let mut child =
+        r.cmd(&["hook", "claude"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let pid = child.id() as i32;
+    let proc_file =
+        |what: &str| fs::read_to_string(format!("/proc/{pid}/{what}")).unwrap_or_default();
+    wait_until("the hook to wait for stdin", Duration::from_secs(5), || {
+        let wchan = proc_file("wchan");
+        wchan.contains("poll").then_some(()).ok_or(wchan)
+    });
+    // Stopped, it cannot run out its one second of stdin; its alarm comes
+    // meanwhile (pending: SIGALRM, 14, is bit 13 of ShdPnd) and is the
+    // first thing it meets when it goes on.
+    bach::sys::kill(pid, libc::SIGSTOP).unwrap();
+    wait_until("SIGALRM to be pending", Duration::from_secs(5), || {
+        let status = proc_file("status");
+        let pending = status.lines().find_map(|l| l.strip_prefix("ShdPnd:")).unwrap_or("0");
+        let bits = u64::from_str_radix(pending.trim(), 16).unwrap_or(0);
+        (bits & (1 << 13) != 0).then_some(()).ok_or(status)
+    });
+    bach::sys::kill(pid, libc::SIGCONT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!((out.status.code(), out.stdout.len()), (Some(0), 0));
+    assert_eq!(hook_log(&r), "", "ended by the alarm, before it could say why");
 }
