@@ -260,7 +260,7 @@ fn a_hook_and_discovery_racing_for_one_session_make_one_record() {
 #[test]
 fn the_alarm_ends_a_hook_held_up_past_two_seconds() {
     let r = Reg::new("hookalarm");
-    let mut child =
+    let child =
         r.cmd(&["hook", "claude"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     let pid = child.id() as i32;
     let proc_file =
