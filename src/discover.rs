@@ -23,7 +23,7 @@ use crate::register::{self, Found, Ident, Outcome};
 use crate::store::{Session, Store, Task};
 use crate::{claude, codex, procs, sys};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A session discovery registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -313,31 +313,44 @@ impl Daemon {
     /// tomorrow (UTC, which covers today in any time zone), with bach's
     /// own `CLAUDE_CONFIG_DIR` and `CODEX_HOME`.
     pub fn folders(config: &Config, now: u64) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        if config.discover.contains(&Agent::Claude) {
-            out.push(find::own_dir("CLAUDE_CONFIG_DIR", ".claude").join("sessions"));
-        }
-        if config.discover.contains(&Agent::Codex) {
-            let base = find::own_dir("CODEX_HOME", ".codex").join("sessions");
-            let days =
-                codex::rollout_dirs(now + 86_400).into_iter().chain(codex::rollout_dirs(now));
-            let days: BTreeSet<String> = days.collect();
-            out.push(base.clone());
-            out.extend(days.iter().map(|d| base.join(d)));
-        }
-        out
+        let claude = find::own_dir("CLAUDE_CONFIG_DIR", ".claude");
+        folders_of(&claude, &find::own_dir("CODEX_HOME", ".codex"), config, now)
     }
 
     /// Whether any of [`Daemon::folders`] changed since the last call: one
     /// `stat` of each, for where change notification is missing.
     pub fn folders_changed(&mut self, config: &Config) -> bool {
+        self.changed(&Daemon::folders(config, crate::time::now()))
+    }
+
+    fn changed(&mut self, folders: &[PathBuf]) -> bool {
         use std::os::unix::fs::MetadataExt;
-        let stamps: Vec<_> = Daemon::folders(config, crate::time::now())
-            .iter()
-            .map(|d| std::fs::metadata(d).ok().map(|m| (m.mtime(), m.mtime_nsec(), m.ino())))
-            .collect();
+        let stamp =
+            |d: &PathBuf| std::fs::metadata(d).ok().map(|m| (m.mtime(), m.mtime_nsec(), m.ino()));
+        let stamps: Vec<_> = folders.iter().map(stamp).collect();
         let changed = stamps != self.stamps;
         self.stamps = stamps;
         changed
     }
 }
+
+/// [`Daemon::folders`] for Claude Code's folder `claude` and Codex's
+/// `codex_home`.
+fn folders_of(claude: &Path, codex_home: &Path, config: &Config, now: u64) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if config.discover.contains(&Agent::Claude) {
+        out.push(claude.join("sessions"));
+    }
+    if config.discover.contains(&Agent::Codex) {
+        let base = codex_home.join("sessions");
+        let days = codex::rollout_dirs(now + 86_400).into_iter().chain(codex::rollout_dirs(now));
+        let days: BTreeSet<String> = days.collect();
+        out.push(base.clone());
+        out.extend(days.iter().map(|d| base.join(d)));
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "discover_tests.rs"]
+mod tests;

@@ -408,6 +408,12 @@ fn without_a_registry_only_a_single_new_unowned_transcript_is_taken() {
     wait_until("the fake's transcript", Duration::from_secs(5), || {
         one.exists().then_some(()).ok_or(())
     });
+    // A registry another process left under this pid (its start differs)
+    // is no registry of this one.
+    let stale =
+        fs::read_to_string(format!("{FIXTURES}claude/real-2.1.197/registry-idle.json")).unwrap();
+    let stale = stale.replace("7486", &pa.to_string()).replace(REAL_CLAUDE_ID, &sid(0x2f));
+    fs::write(r.env.root.join(format!("claude/sessions/{pa}.json")), stale).unwrap();
     let doc = r.json(&["sessions", "discover", "--json"]);
     assert_eq!(registered(&doc), [(cid(&sid(0x21)), pa as i64)], "{doc:?}");
     // A second such process: now two new files, one of them owned.
