@@ -279,9 +279,6 @@ impl Daemon {
         records: (&[Session], &[Task]),
         log: &mut Log,
     ) {
-        if config.discover.is_empty() {
-            return;
-        }
         let report = match pass(st, config, procs, records, false, crate::time::now()) {
             Ok(r) => r,
             Err(e) => return log.line(&format!("discovery: {e}")),

@@ -160,9 +160,10 @@ impl Reg {
     }
 
     /// A rollout of session `id` in `cwd`, as Codex 0.171 writes it (the
-    /// fixture with its folder, id and times replaced), in today's folder.
-    pub fn rollout(&self, id: &str, cwd: &str) -> String {
-        let now = bach::time::utc(bach::time::now());
+    /// fixture with its folder, id and times replaced) `age` seconds ago,
+    /// in today's folder.
+    pub fn rollout(&self, id: &str, cwd: &str, age: u64) -> String {
+        let now = bach::time::utc(bach::time::now() - age);
         let day = now[..10].replace('-', "/");
         let stamp = now.replace(':', "-").trim_end_matches('Z').to_string();
         let dir = self.env.root.join(format!("codex/sessions/{day}"));
@@ -269,7 +270,29 @@ fn discovery_registers_each_agent_once_and_leaves_what_only_mentions_one() {
     let (a, b) = (sid(1), sid(2));
     let pa = r.claude(&proj, Some(&a), "");
     let pb = r.claude(&proj, Some(&b), "");
-    let rollout = r.rollout("019a0000-0000-7000-8000-00000000c0de", &proj);
+    // b's transcript lies in another project folder: the registry still
+    // names it, wherever under projects/ it is.
+    let enc = bach::claude::enc(&proj);
+    let elsewhere = r.env.root.join(format!("claude/projects/-elsewhere/{b}.jsonl"));
+    fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
+    fs::rename(r.path(&format!("claude/projects/{enc}/{b}.jsonl")), &elsewhere).unwrap();
+    // An agent started with `sessions start --pid` is known already.
+    let known = sid(3);
+    let pk = r.claude(&proj, Some(&known), "");
+    let art = r.path(&format!("claude/projects/{enc}/{known}.jsonl"));
+    r.ok(&[
+        "sessions",
+        "start",
+        "--no-watch",
+        "--id",
+        "by-hand",
+        "--artifact",
+        &art,
+        "--pid",
+        &pk.to_string(),
+    ]);
+    // Begun an hour ago: only the open file tells whose it is.
+    let rollout = r.rollout("019a0000-0000-7000-8000-00000000c0de", &proj, 3600);
     let px = r.codex(&proj, Some(&rollout));
     // An editor on claude.md and `codex login`: they only mention agents.
     let mut vim = r.agent("/bin/bash", &proj);
@@ -281,7 +304,7 @@ fn discovery_registers_each_agent_once_and_leaves_what_only_mentions_one() {
 
     let doc = r.json(&["sessions", "discover", "--dry-run", "--json"]);
     assert_eq!(doc.get("registered").arr().len(), 3, "{doc:?}");
-    assert!(r.ids().is_empty(), "a dry run writes nothing: {:?}", r.ids());
+    assert_eq!(r.ids(), ["by-hand"], "a dry run writes nothing");
 
     let doc = r.json(&["sessions", "discover", "--json"]);
     assert_eq!(doc.get("schema").int(), 1);
@@ -298,8 +321,8 @@ fn discovery_registers_each_agent_once_and_leaves_what_only_mentions_one() {
         assert!(s.get("task").str().starts_with("proj-"), "the auto task of the folder: {s:?}");
     }
     let rec = r.record(&cid(&a));
-    let enc = bach::claude::enc(&proj);
     assert_eq!(rec["artifact"], r.path(&format!("claude/projects/{enc}/{a}.jsonl")));
+    assert_eq!(r.record(&cid(&b))["artifact"], elsewhere.to_str().unwrap());
     assert_eq!(
         (rec["via"].as_str(), rec["agent"].as_str(), rec["cwd"].as_str()),
         ("discover", "claude", &*proj)
@@ -311,13 +334,13 @@ fn discovery_registers_each_agent_once_and_leaves_what_only_mentions_one() {
     assert_eq!(rec["pid_ticks"], bach::procs::start_ticks(pa).unwrap().to_string());
     assert_eq!(r.record(&x)["artifact"], rollout, "the rollout the native codex holds open");
     assert_eq!(r.record(&x)["pid"], px.to_string(), "the npm wrapper: the outermost");
-    assert_eq!(r.ids().len(), 3);
+    assert_eq!(r.ids().len(), 4, "the three, and the one started by hand");
     let tasks = r.json(&["tasks", "list", "--json"]);
     assert_eq!(tasks.get("tasks").arr().len(), 1, "one auto task for the folder: {tasks:?}");
 
     let again = r.json(&["sessions", "discover", "--json"]);
     assert!(again.get("registered").arr().is_empty(), "a second pass changes nothing: {again:?}");
-    assert_eq!(r.ids().len(), 3);
+    assert_eq!(r.ids().len(), 4);
     let _ = (vim, login);
 }
 
@@ -485,13 +508,14 @@ fn codex_by_cwd_and_time_only_when_it_singles_out_one_process() {
     let mut r = Reg::new("codextime");
     let proj = r.path("proj");
     let px = r.codex(&proj, None);
-    let rollout = r.rollout("019a0000-0000-7000-8000-0000000000a1", &proj);
+    let rollout = r.rollout("019a0000-0000-7000-8000-0000000000a1", &proj, 0);
     let doc = r.json(&["sessions", "discover", "--dry-run", "--json"]);
     let x = bach::codex::session_id("019a0000-0000-7000-8000-0000000000a1").unwrap();
     assert_eq!(registered(&doc), [(x.clone(), px as i64)], "{doc:?}");
     assert_eq!(doc.get("registered").arr()[0].get("artifact").str(), rollout);
     // A second Codex in the same folder: either could have written it.
     let py = r.codex(&proj, None);
+    r.rollout("019a0000-0000-7000-8000-0000000000a1", &proj, 0); // begun after both started
     let doc = r.json(&["sessions", "discover", "--json"]);
     assert!(registered(&doc).is_empty(), "{doc:?}");
     let pids: Vec<i64> = doc.get("skipped").arr().iter().map(|s| s.get("pid").int()).collect();
