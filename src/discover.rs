@@ -16,7 +16,6 @@ mod find;
 
 use crate::attention::Agent;
 use crate::config::Config;
-use crate::error::Result;
 use crate::log::Log;
 use crate::ps::Proc;
 use crate::register::{self, Found, Ident, Outcome};
@@ -79,8 +78,8 @@ impl Cand {
 }
 
 /// One pass over `procs` (the process table) with the store as `records`;
-/// `dry` writes nothing. An agent's failure is a skip, never the pass's:
-/// only the store refusing a write ends it.
+/// `dry` writes nothing. An agent that cannot be registered, even for a
+/// store that refuses the write, is a skip, never the pass's end.
 pub fn pass(
     st: &Store,
     config: &Config,
@@ -88,32 +87,31 @@ pub fn pass(
     records: (&[Session], &[Task]),
     dry: bool,
     now: u64,
-) -> Result<Report> {
+) -> Report {
     let cands = candidates(procs, &config.discover);
     let mut p =
         Pass { st, config, records, dry, now, report: Report::default(), taken: BTreeSet::new() };
     let registered = |c: &Cand| records.0.iter().any(|s| c.ident().is_of(s));
     for c in cands.iter().filter(|c| c.agent == Agent::Claude) {
         match registered(c) {
-            true => p.follow_claude(c)?,
-            false => p.claude(c)?,
+            true => p.follow_claude(c),
+            false => p.claude(c),
         }
     }
     let codex: Vec<&Cand> = cands.iter().filter(|c| c.agent == Agent::Codex).collect();
     let pairs: Vec<(i32, i32)> = codex.iter().map(|c| (c.pid(), c.proc_.ppid)).collect();
+    let of = |pid: &i32| codex.iter().copied().find(|c| c.pid() == *pid);
     let agents: Vec<Vec<&Cand>> = codex::outermost(&pairs)
         .into_iter()
-        .map(|(_, members)| {
-            members.iter().filter_map(|m| codex.iter().copied().find(|c| c.pid() == *m)).collect()
-        })
+        .map(|(_, members)| members.iter().filter_map(of).collect())
         .collect();
     for members in &agents {
         match members.iter().any(|c| registered(c)) {
-            true => p.follow_codex(members)?,
-            false => p.codex(members, &agents)?,
+            true => p.follow_codex(members),
+            false => p.codex(members, &agents),
         }
     }
-    Ok(p.report)
+    p.report
 }
 
 /// The processes of this user, not zombies, whose command line is Claude
@@ -155,14 +153,13 @@ struct Pass<'a> {
 }
 
 impl Pass<'_> {
-    /// Notes that agent `pid` is left alone, and why (never the pass's end).
-    fn skip(&mut self, pid: i32, why: impl Into<String>) -> Result<()> {
+    /// Notes that agent `pid` is left alone, and why.
+    fn skip(&mut self, pid: i32, why: impl Into<String>) {
         self.report.skipped.push(Skipped { pid, why: why.into() });
-        Ok(())
     }
 
     /// An unregistered Claude Code process.
-    fn claude(&mut self, c: &Cand) -> Result<()> {
+    fn claude(&mut self, c: &Cand) {
         match find::claude(c, self.records.0) {
             Ok(f) => self.register(c.pid(), f),
             Err(why) => self.skip(c.pid(), why),
@@ -170,8 +167,8 @@ impl Pass<'_> {
     }
 
     /// An unregistered Codex agent: its processes, outermost first.
-    fn codex(&mut self, members: &[&Cand], agents: &[Vec<&Cand>]) -> Result<()> {
-        let Some(root) = members.first() else { return Ok(()) };
+    fn codex(&mut self, members: &[&Cand], agents: &[Vec<&Cand>]) {
+        let Some(root) = members.first() else { return };
         match find::codex(members, agents, self.records.0, self.now) {
             Ok(f) => self.register(root.pid(), f),
             Err(why) => self.skip(root.pid(), why),
@@ -181,19 +178,21 @@ impl Pass<'_> {
     /// A registered Claude Code process whose registry now names a session
     /// no record knows: a `/clear` (hooks see it too; whichever is first,
     /// the other finds the record).
-    fn follow_claude(&mut self, c: &Cand) -> Result<()> {
-        let Some(f) = find::claude_registry(c).ok().flatten() else { return Ok(()) };
-        self.follow(c, f)
+    fn follow_claude(&mut self, c: &Cand) {
+        if let Some(f) = find::claude_registry(c).ok().flatten() {
+            self.follow(c, f);
+        }
     }
 
     /// A registered Codex agent whose open rollout is a session no record
     /// knows (`/new`).
-    fn follow_codex(&mut self, members: &[&Cand]) -> Result<()> {
-        let Some(f) = find::codex_held(members).ok().flatten() else { return Ok(()) };
-        self.follow(members[0], f)
+    fn follow_codex(&mut self, members: &[&Cand]) {
+        if let Some(f) = find::codex_held(members).ok().flatten() {
+            self.follow(members[0], f);
+        }
     }
 
-    fn follow(&mut self, c: &Cand, f: Found) -> Result<()> {
+    fn follow(&mut self, c: &Cand, f: Found) {
         let known = self.records.0.iter().any(|s| s.id == f.id);
         let ident = c.ident();
         let old: Vec<&Session> =
@@ -201,61 +200,72 @@ impl Pass<'_> {
         let moved = old.iter().any(|s| s.agent == Some(c.agent) && s.agent_session.is_some());
         let same = old.iter().any(|s| s.agent_session.as_deref() == Some(&f.agent_session));
         if known || same || !moved {
-            return Ok(());
+            return;
         }
         for s in old.into_iter().filter(|s| s.agent == Some(c.agent)) {
             self.report.ended.push(s.id.clone());
-            if !self.dry {
-                register::end(self.st, s, "clear", self.now)?;
+            if self.dry {
+                continue;
+            }
+            if let Err(e) = register::end(self.st, s, "clear", self.now) {
+                return self.skip(c.pid(), format!("cannot end session {}: {e}", s.id));
             }
         }
-        self.register(c.pid(), f)
+        self.register(c.pid(), f);
     }
 
     /// Records `f` for the agent `pid` (or says what it would record).
-    fn register(&mut self, pid: i32, f: Found) -> Result<()> {
+    fn register(&mut self, pid: i32, f: Found) {
         if !self.taken.insert(f.id.clone()) {
             return self.skip(pid, format!("session {} is another process's", f.id));
         }
+        let done = match self.dry {
+            true => Ok(Some(self.would(&f))),
+            false => self.write(&f),
+        };
+        match done {
+            Ok(Some((artifact, task))) => {
+                let (id, agent) = (f.id, f.agent);
+                self.report.registered.push(Registered { id, agent, pid, artifact, task });
+            }
+            Ok(None) => {}
+            Err(why) => self.skip(pid, why),
+        }
+    }
+
+    /// The artifact and task that [`register::record`] would store.
+    fn would(&self, f: &Found) -> (String, Option<String>) {
         let (sessions, tasks) = self.records;
-        let task = |f: &Found| {
-            let known = f.task.clone().filter(|t| tasks.iter().any(|k| k.id == *t));
-            let chosen = register::choose_task(
-                known.as_deref(),
-                f.cwd.as_deref(),
-                tasks,
-                self.config.auto_task,
-                self.now,
-            );
-            chosen.0.id().map(String::from)
-        };
-        let (artifact, task) = match self.dry {
-            true => match sessions.iter().find(|s| s.id == f.id) {
-                Some(s) => (s.artifact.clone(), s.task.clone().or_else(|| task(&f))),
-                None => (
-                    register::same_file(sessions, &f.artifact).unwrap_or(f.artifact.clone()),
-                    task(&f),
-                ),
-            },
-            false => match register::record(self.st, self.config, &f, self.records, self.now)? {
-                Some((Outcome::Added | Outcome::Updated, s))
-                    if f.ident.as_ref().is_some_and(|i| i.is_of(&s)) =>
-                {
-                    (s.artifact, s.task)
-                }
-                Some((Outcome::Unchanged, s)) if f.ident.as_ref().is_some_and(|i| i.is_of(&s)) => {
-                    return Ok(())
-                }
-                Some((_, s)) => {
-                    let other = s.pid.map_or("no process".into(), |p| format!("pid {p}"));
-                    return self.skip(pid, format!("session {} belongs to {other}", f.id));
-                }
-                None => return self.skip(pid, format!("{} is another agent session's id", f.id)),
-            },
-        };
-        let (id, agent) = (f.id, f.agent);
-        self.report.registered.push(Registered { id, agent, pid, artifact, task });
-        Ok(())
+        let known = f.task.clone().filter(|t| tasks.iter().any(|k| k.id == *t));
+        let auto = self.config.auto_task;
+        let rules =
+            register::choose_task(known.as_deref(), f.cwd.as_deref(), tasks, auto, self.now);
+        let task = rules.0.id().map(String::from);
+        match sessions.iter().find(|s| s.id == f.id) {
+            Some(s) => (s.artifact.clone(), s.task.clone().or(task)),
+            None => {
+                (register::same_file(sessions, &f.artifact).unwrap_or(f.artifact.clone()), task)
+            }
+        }
+    }
+
+    /// Records `f`: its artifact and task when it is now this process's
+    /// session, `None` when another writer had already said it all, the
+    /// reason when it is another's or the store refused.
+    fn write(&self, f: &Found) -> std::result::Result<Option<(String, Option<String>)>, String> {
+        let ours = |s: &Session| f.ident.as_ref().is_some_and(|i| i.is_of(s));
+        let done = register::record(self.st, self.config, f, self.records, self.now);
+        match done.map_err(|e| e.to_string())? {
+            Some((Outcome::Added | Outcome::Updated, s)) if ours(&s) => {
+                Ok(Some((s.artifact, s.task)))
+            }
+            Some((Outcome::Unchanged, s)) if ours(&s) => Ok(None),
+            Some((_, s)) => {
+                let other = s.pid.map_or("no process".into(), |p| format!("pid {p}"));
+                Err(format!("session {} belongs to {other}", f.id))
+            }
+            None => Err(format!("{} is another agent session's id", f.id)),
+        }
     }
 }
 
@@ -270,7 +280,7 @@ pub struct Daemon {
 
 impl Daemon {
     /// A pass over `procs`; what it did goes to `log` (a skip once per
-    /// process and reason; a store that refuses a write, once per pass).
+    /// process and reason).
     pub fn after_ps(
         &mut self,
         st: &Store,
@@ -279,10 +289,7 @@ impl Daemon {
         records: (&[Session], &[Task]),
         log: &mut Log,
     ) {
-        let report = match pass(st, config, procs, records, false, crate::time::now()) {
-            Ok(r) => r,
-            Err(e) => return log.line(&format!("discovery: {e}")),
-        };
+        let report = pass(st, config, procs, records, false, crate::time::now());
         for id in &report.ended {
             log.line(&format!("discovery: ended session {id}: its agent moved on to a new one"));
         }

@@ -58,10 +58,10 @@ mod linux {
         let mut procs = crate::procs::snapshot().unwrap();
         procs.retain(|p| p.pid == pid || p.pid == vim.id() as i32);
         let (s, k) = (st.sessions().unwrap().0, st.tasks().unwrap().0);
-        let dry = pass(&st, &config, &procs, (&s, &k), true, now).unwrap();
+        let dry = pass(&st, &config, &procs, (&s, &k), true, now);
         assert_eq!(dry.registered.len(), 1, "{dry:?}");
         assert!(st.sessions().unwrap().0.is_empty(), "a dry pass writes nothing");
-        let report = pass(&st, &config, &procs, (&s, &k), false, now).unwrap();
+        let report = pass(&st, &config, &procs, (&s, &k), false, now);
         let artifact = format!(
             "{}/projects/{}/{sid}.jsonl",
             t.0.join("claude").display(),
@@ -77,7 +77,7 @@ mod linux {
         assert_eq!(report, Report { registered: vec![want.clone()], ..Report::default() });
         assert_eq!(dry.registered, [want], "the dry pass said the same");
         let (s, k) = (st.sessions().unwrap().0, st.tasks().unwrap().0);
-        assert_eq!(pass(&st, &config, &procs, (&s, &k), false, now).unwrap(), Report::default());
+        assert_eq!(pass(&st, &config, &procs, (&s, &k), false, now), Report::default());
         // The daemon with `discover = none` does not look.
         let none = Config { discover: Vec::new(), ..Config::default() };
         std::fs::remove_file(t.0.join("bh/sessions/c-5bb584929daf")).unwrap();

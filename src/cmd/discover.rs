@@ -17,7 +17,7 @@ pub fn run(dry_run: bool, json: bool) -> Result<()> {
     let (sessions, tasks) = records(&st)?;
     let procs = crate::procs::snapshot()
         .map_err(|e| Error::fail(format!("cannot read the process table: {e}")))?;
-    let report = discover::pass(&st, &config, &procs, (&sessions, &tasks), dry_run, time::now())?;
+    let report = discover::pass(&st, &config, &procs, (&sessions, &tasks), dry_run, time::now());
     match json {
         true => say!("{}", document(&report).render()),
         false => log::stdout(&lines(&report, dry_run)),
