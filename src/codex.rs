@@ -58,7 +58,7 @@ const WITH_VALUE: &[&str] = &[
     "--local-provider",
 ];
 
-/// Whether a command line is a Codex agent: argv[0]'s basename is `codex`,
+/// Whether a command line is a Codex agent: `argv[0]`'s basename is `codex`,
 /// or node (or bun) runs a script named `codex` or `codex.js` (the npm
 /// wrapper, `node …/.bin/codex exec …`); and the arguments start a session:
 /// none, a prompt, `exec`/`e` or `resume`. Any other subcommand (see
@@ -172,7 +172,7 @@ pub fn session_id(codex_id: &str) -> Option<String> {
 /// The folders `YYYY/MM/DD` (under `${CODEX_HOME}/sessions/`) of today and
 /// yesterday, today first. Codex names them by local time, so `local_secs`
 /// is the Unix time plus the local UTC offset. The calendar is
-/// [`crate::log::utc`]'s.
+/// [`crate::time::utc`]'s.
 pub fn rollout_dirs(local_secs: u64) -> [String; 2] {
     [local_secs, local_secs.saturating_sub(86_400)].map(|t| {
         let day = crate::time::utc(t);
