@@ -65,7 +65,7 @@ pub fn text(key: &str, value: Option<&Value>) -> Result<Option<String>, String> 
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Str(s)) if s.is_empty() => return Ok(None),
         Some(Value::Str(s)) => s,
-        Some(Value::Num(_) | Value::Bool(_) | Value::Nested) => {
+        Some(Value::Num(_) | Value::Bool(_) | Value::Nested(_)) => {
             return Err(format!("{key}: not a string"))
         }
     };
@@ -94,7 +94,9 @@ pub fn integer(key: &str, value: Option<&Value>) -> Result<Option<u64>, String> 
         Some(Value::Num(n)) => {
             n.parse().map(Some).map_err(|_| format!("{key}: not a non-negative integer: {n}"))
         }
-        Some(Value::Str(_) | Value::Bool(_) | Value::Nested) => Err(format!("{key}: not a number")),
+        Some(Value::Str(_) | Value::Bool(_) | Value::Nested(_)) => {
+            Err(format!("{key}: not a number"))
+        }
     }
 }
 
@@ -168,7 +170,7 @@ mod tests {
             (s("~/a"), Err("k: not an absolute path: \"~/a\"")),
             (Some(Value::Num("1".into())), Err("k: not a string")),
             (Some(Value::Bool(true)), Err("k: not a string")),
-            (Some(Value::Nested), Err("k: not a string")),
+            (Some(Value::Nested(0..2)), Err("k: not a string")),
         ];
         for (value, want) in cases {
             let want = want.map(|o| o.map(String::from)).map_err(String::from);

@@ -187,7 +187,7 @@ pub fn parse_hook(bytes: &[u8]) -> Result<HookEvent, String> {
     }
 }
 
-/// Whether a command line is Claude Code: argv[0]'s basename is `claude`,
+/// Whether a command line is Claude Code: `argv[0]`'s basename is `claude`,
 /// or node or bun runs a script under `/@anthropic-ai/claude-code/`.
 pub fn is_claude(argv: &[&str]) -> bool {
     match argv.split_first() {

@@ -112,7 +112,7 @@ fn legacy_and_future_registry_shapes() {
 #[test]
 fn bad_registries_are_refused() {
     let cases = [
-        ("", "expected '{' (end of input) at byte 0"),
+        ("", "expected '{' at byte 0"),
         ("[]", "expected '{' at byte 0"),
         (r#"{"pid":7,"sessionId":"s","cwd":"/p"}x"#, "trailing data at byte 36"),
         (r#"{"pid":7,"cwd":"/p"}"#, "no sessionId"),
@@ -243,7 +243,7 @@ fn bad_hook_payloads_are_refused() {
     let t = "/h/.claude/projects/-p/417c4de5-1034.jsonl";
     let start = |fields: &str| format!(r#"{{"hook_event_name":"SessionStart",{fields}}}"#);
     let cases = [
-        (String::new(), "expected '{' (end of input) at byte 0".to_string()),
+        (String::new(), "expected '{' at byte 0".to_string()),
         ("[]".into(), "expected '{' at byte 0".into()),
         (r#"{"session_id":"417c4de5-1034"}"#.into(), "no hook_event_name".into()),
         (
@@ -316,7 +316,7 @@ fn bad_hook_payloads_are_refused() {
     for (text, want) in cases {
         assert_eq!(parse_hook(text.as_bytes()), Err(want), "{text}");
     }
-    assert_eq!(parse_hook(b"{\"a\":\"\xff\"}"), Err("invalid UTF-8 at byte 6".into()));
+    assert_eq!(parse_hook(b"{\"a\":\"\xff\"}"), Err("not UTF-8 at byte 6".into()));
 }
 
 #[test]
@@ -404,14 +404,23 @@ fn the_hook_finds_the_claude_that_ran_it() {
 fn hooks_config_is_valid_settings_json() {
     let text = hooks_config("/usr/local/bin/bach");
     let top = flatjson::parse(text.as_bytes()).unwrap();
-    assert_eq!(top, vec![("hooks".to_string(), flatjson::Value::Nested)]);
-    let hooks = flatjson::nested(text.as_bytes(), "hooks").unwrap().unwrap();
+    assert_eq!(top.len(), 1);
+    let hooks = nested(&text, "hooks").unwrap();
     let events: Vec<&str> = hooks.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(events, ["SessionStart", "SessionEnd", "Notification", "Stop"]);
     let command =
         r#""command": "[ -x /usr/local/bin/bach ] && /usr/local/bin/bach hook claude || true""#;
     assert_eq!(text.matches(command).count(), 4, "{text}");
     assert_eq!(text.matches(r#"{"hooks": [{"type": "command", "#).count(), 4, "{text}");
+}
+
+/// The members of the object that is the value of the top-level `key`.
+fn nested(text: &str, key: &str) -> Option<Vec<(String, flatjson::Value)>> {
+    let top = flatjson::parse(text.as_bytes()).unwrap();
+    match agent::member(&top, key)? {
+        flatjson::Value::Nested(r) => flatjson::parse(&text.as_bytes()[r.clone()]).ok(),
+        _ => None,
+    }
 }
 
 /// The command string of the first hook in `config`, unescaped.
@@ -439,7 +448,7 @@ fn hooks_config_survives_a_path_with_a_space_and_a_quote() {
     std::fs::write(&bach, script).unwrap();
     std::fs::set_permissions(&bach, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let config = hooks_config(bach.to_str().unwrap());
-    assert!(flatjson::nested(config.as_bytes(), "hooks").unwrap().is_some(), "{config}");
+    assert!(nested(&config, "hooks").is_some(), "{config}");
     let command = first_command(&config);
     let run = |command: &str| {
         std::process::Command::new("/bin/sh").args(["-c", command]).output().unwrap()

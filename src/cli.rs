@@ -34,6 +34,8 @@ pub enum Topic {
     Internal,
     /// `bach help doctor`
     Doctor,
+    /// `bach help hook`
+    Hook,
 }
 
 /// What `tasks done|cancel|reopen` does to a task.
@@ -59,8 +61,8 @@ pub enum Command {
     Version,
     /// `bach help [TOPIC]` or `--help`.
     Help(Topic),
-    /// `bach tasks add [--id ID] TITLE...`
-    TaskAdd { id: Option<String>, title: String },
+    /// `bach tasks add [--id ID] [--dir DIR] TITLE...`
+    TaskAdd { id: Option<String>, dir: Option<String>, title: String },
     /// `bach tasks done|cancel|reopen ID`
     TaskSet { id: String, verb: TaskVerb },
     /// `bach tasks list [--json]`
@@ -77,6 +79,12 @@ pub enum Command {
     SessionEnd { id: String },
     /// `bach sessions list [--json]`
     SessionList { json: bool },
+    /// `bach sessions discover [--dry-run] [--json]`
+    SessionDiscover { dry_run: bool, json: bool },
+    /// `bach hook claude [--task ID] [--print-config]`, or why its
+    /// arguments are wrong: the hook logs that instead of failing, as it
+    /// must exit 0 whatever it was given.
+    Hook(std::result::Result<Hook, String>),
     /// `bach daemon run [--standby]`
     DaemonRun { standby: bool },
     /// `bach daemon status [--json]`
@@ -95,6 +103,15 @@ pub enum Command {
     Doctor { json: bool },
 }
 
+/// What `bach hook claude` was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    /// `--task ID`
+    pub task: Option<String>,
+    /// `--print-config`
+    pub print_config: bool,
+}
+
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     let mut p = lexopt::Parser::from_args(args);
@@ -106,6 +123,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
             "sessions" => sessions(&mut p),
             "daemon" => daemon(&mut p),
             "internal" => internal(&mut p),
+            "hook" => match hook(&mut p) {
+                Ok(Some(h)) => Ok(Command::Hook(Ok(h))),
+                Ok(None) => Ok(Command::Help(Topic::Hook)),
+                Err(e) => Ok(Command::Hook(Err(e.to_string()))),
+            },
             "help" => help(&mut p),
             "doctor" => doctor(&mut p),
             other => {
@@ -194,11 +216,12 @@ fn tasks(p: &mut lexopt::Parser) -> Result<Command> {
         ("list", TaskCmd::List),
     ];
     let Some(cmd) = subcommand(p, "tasks", &known)? else { return Ok(Command::Help(Topic::Tasks)) };
-    let (mut ident, mut words, mut json) = (None, Vec::new(), false);
+    let (mut ident, mut words, mut json, mut dir) = (None, Vec::new(), false, None);
     while let Some(arg) = p.next()? {
         match (arg, cmd) {
             (Long("help") | Short('h'), _) => return Ok(Command::Help(Topic::Tasks)),
             (Long("id"), TaskCmd::Add) => ident = Some(id(p.value()?, "id")?),
+            (Long("dir"), TaskCmd::Add) => dir = Some(value(p.value()?, "--dir")?),
             (Long("json"), TaskCmd::List) => json = true,
             (Value(v), TaskCmd::Add) => words.push(text(v, "title")?),
             (Value(v), TaskCmd::Set(_)) if words.is_empty() => words.push(id(v, "task id")?),
@@ -211,7 +234,7 @@ fn tasks(p: &mut lexopt::Parser) -> Result<Command> {
             if title.trim().is_empty() {
                 return Err(Error::usage("missing TITLE for 'tasks add'"));
             }
-            Ok(Command::TaskAdd { id: ident, title: value(title.into(), "title")? })
+            Ok(Command::TaskAdd { id: ident, dir, title: value(title.into(), "title")? })
         }
         TaskCmd::List => Ok(Command::TaskList { json }),
         TaskCmd::Set(verb) => {
@@ -229,16 +252,22 @@ enum SessionCmd {
     Start,
     End,
     List,
+    Discover,
 }
 
 fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
-    let known =
-        [("start", SessionCmd::Start), ("end", SessionCmd::End), ("list", SessionCmd::List)];
+    let known = [
+        ("start", SessionCmd::Start),
+        ("end", SessionCmd::End),
+        ("list", SessionCmd::List),
+        ("discover", SessionCmd::Discover),
+    ];
     let Some(cmd) = subcommand(p, "sessions", &known)? else {
         return Ok(Command::Help(Topic::Sessions));
     };
     let (mut artifact, mut task, mut pid, mut ident, mut no_watch, mut json, mut target) =
         (None, None, None, None, false, false, None);
+    let mut dry_run = false;
     while let Some(arg) = p.next()? {
         match (arg, cmd) {
             (Long("help") | Short('h'), _) => return Ok(Command::Help(Topic::Sessions)),
@@ -253,7 +282,8 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
                 pid = Some(n.ok_or_else(|| Error::usage("--pid must be a positive process id"))?);
             }
             (Long("no-watch"), SessionCmd::Start) => no_watch = true,
-            (Long("json"), SessionCmd::List) => json = true,
+            (Long("json"), SessionCmd::List | SessionCmd::Discover) => json = true,
+            (Long("dry-run"), SessionCmd::Discover) => dry_run = true,
             (Value(v), SessionCmd::End) if target.is_none() => target = Some(id(v, "session id")?),
             (arg, _) => return Err(arg.unexpected().into()),
         }
@@ -268,7 +298,23 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
             id: target.ok_or_else(|| Error::usage("missing session ID for 'sessions end'"))?,
         }),
         SessionCmd::List => Ok(Command::SessionList { json }),
+        SessionCmd::Discover => Ok(Command::SessionDiscover { dry_run, json }),
     }
+}
+
+/// `hook claude [--task ID] [--print-config]`; `None` for `--help`.
+fn hook(p: &mut lexopt::Parser) -> Result<Option<Hook>> {
+    let Some(()) = subcommand(p, "hook", &[("claude", ())])? else { return Ok(None) };
+    let mut h = Hook { task: None, print_config: false };
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("help") | Short('h') => return Ok(None),
+            Long("task") => h.task = Some(id(p.value()?, "task id")?),
+            Long("print-config") => h.print_config = true,
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    Ok(Some(h))
 }
 
 fn service(v: OsString) -> Result<Service> {
@@ -371,13 +417,14 @@ fn doctor(p: &mut lexopt::Parser) -> Result<Command> {
 }
 
 /// The command groups, each with its own help.
-const TOPICS: [(&str, Topic); 6] = [
+const TOPICS: [(&str, Topic); 7] = [
     ("help", Topic::Main),
     ("doctor", Topic::Doctor),
     ("tasks", Topic::Tasks),
     ("sessions", Topic::Sessions),
     ("daemon", Topic::Daemon),
     ("internal", Topic::Internal),
+    ("hook", Topic::Hook),
 ];
 
 fn help(p: &mut lexopt::Parser) -> Result<Command> {

@@ -14,8 +14,25 @@ fn every_command_parses() {
     let ok = |args: &[&str], want: Command| assert_eq!(parse_args(args).unwrap(), want, "{args:?}");
     ok(
         &["tasks", "add", "--id", "t1", "Fix", "it"],
-        Command::TaskAdd { id: Some("t1".into()), title: "Fix it".into() },
+        Command::TaskAdd { id: Some("t1".into()), dir: None, title: "Fix it".into() },
     );
+    ok(
+        &["tasks", "add", "--dir", "../a b", "Fix"],
+        Command::TaskAdd { id: None, dir: Some("../a b".into()), title: "Fix".into() },
+    );
+    ok(&["sessions", "discover"], Command::SessionDiscover { dry_run: false, json: false });
+    ok(
+        &["sessions", "discover", "--dry-run", "--json"],
+        Command::SessionDiscover { dry_run: true, json: true },
+    );
+    let hook = |task: Option<&str>, print_config| {
+        Command::Hook(Ok(Hook { task: task.map(String::from), print_config }))
+    };
+    ok(&["hook", "claude"], hook(None, false));
+    ok(&["hook", "claude", "--task", "t1", "--print-config"], hook(Some("t1"), true));
+    ok(&["hook", "--help"], Command::Help(Topic::Hook));
+    ok(&["hook", "claude", "-h"], Command::Help(Topic::Hook));
+    ok(&["help", "hook"], Command::Help(Topic::Hook));
     ok(&["tasks", "done", "t1"], Command::TaskSet { id: "t1".into(), verb: TaskVerb::Done });
     ok(&["tasks", "reopen", "t1"], Command::TaskSet { id: "t1".into(), verb: TaskVerb::Reopen });
     ok(&["tasks", "list", "--json"], Command::TaskList { json: true });
@@ -147,9 +164,30 @@ fn usage_errors_name_the_culprit() {
             "--key must be 16 lowercase hex digits, not 'ABC'",
         ),
         (&["help", "nope"], "no help for unknown command 'nope'"),
+        (&["tasks", "add", "--dir", " /a", "x"], "--dir ' /a' has a blank at its start or end"),
+        (&["sessions", "discover", "--pid", "1"], "invalid option '--pid'"),
+        (&["sessions", "list", "--dry-run"], "invalid option '--dry-run'"),
     ];
     for (args, want) in cases {
         assert_eq!(err(args), (2, want.to_string()), "{args:?}");
+    }
+}
+
+#[test]
+fn a_bad_hook_command_line_is_no_error_but_what_the_hook_logs() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["hook"], "missing command after 'hook' (try 'bach help hook')"),
+        (&["hook", "codex"], "unknown command 'hook codex' (try 'bach help hook')"),
+        (&["hook", "claude", "--task"], "missing argument for option '--task'"),
+        (
+            &["hook", "claude", "--task", "a/b"],
+            "invalid task id 'a/b' (ids are letters, digits, '.', '_' and '-', at most 64)",
+        ),
+        (&["hook", "claude", "--verbose"], "invalid option '--verbose'"),
+        (&["hook", "claude", "extra"], "unexpected argument \"extra\""),
+    ];
+    for (args, want) in cases {
+        assert_eq!(parse_args(args).unwrap(), Command::Hook(Err(want.to_string())), "{args:?}");
     }
 }
 

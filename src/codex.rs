@@ -58,7 +58,7 @@ const WITH_VALUE: &[&str] = &[
     "--local-provider",
 ];
 
-/// Whether a command line is a Codex agent: argv[0]'s basename is `codex`,
+/// Whether a command line is a Codex agent: `argv[0]`'s basename is `codex`,
 /// or node (or bun) runs a script named `codex` or `codex.js` (the npm
 /// wrapper, `node …/.bin/codex exec …`); and the arguments start a session:
 /// none, a prompt, `exec`/`e` or `resume`. Any other subcommand (see
@@ -144,7 +144,8 @@ pub fn parse_meta(first_line: &[u8]) -> Option<Meta> {
     if member(&top, "type") != Some(&Value::Str("session_meta".into())) {
         return None;
     }
-    let payload = flatjson::nested(first_line, "payload").ok()??;
+    let Some(Value::Nested(span)) = member(&top, "payload") else { return None };
+    let payload = flatjson::parse(&first_line[span.clone()]).ok()?;
     let get = |key| member(&payload, key);
     let stamp = agent::text("timestamp", get("timestamp").or(member(&top, "timestamp"))).ok()??;
     Some(Meta {
@@ -171,7 +172,7 @@ pub fn session_id(codex_id: &str) -> Option<String> {
 /// The folders `YYYY/MM/DD` (under `${CODEX_HOME}/sessions/`) of today and
 /// yesterday, today first. Codex names them by local time, so `local_secs`
 /// is the Unix time plus the local UTC offset. The calendar is
-/// [`crate::log::utc`]'s.
+/// [`crate::time::utc`]'s.
 pub fn rollout_dirs(local_secs: u64) -> [String; 2] {
     [local_secs, local_secs.saturating_sub(86_400)].map(|t| {
         let day = crate::time::utc(t);

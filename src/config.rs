@@ -2,6 +2,7 @@
 //! range. Parsing is pure; an unknown key (with a hint), a duplicate, a bad
 //! or out-of-range value is an error naming the file, line and key.
 
+use crate::attention::Agent;
 use crate::kv;
 use crate::text::escape;
 use std::path::Path;
@@ -29,6 +30,12 @@ pub struct Config {
     pub judge_timeout_seconds: u64,
     /// A log larger than this is rotated.
     pub log_max_bytes: u64,
+    /// The agents whose running sessions the daemon registers by itself.
+    pub discover: Vec<Agent>,
+    /// A registered session with no task gets its folder's task.
+    pub auto_task: bool,
+    /// The sweep removes sessions gone or ended this many days.
+    pub session_keep_days: u64,
 }
 
 impl Default for Config {
@@ -44,6 +51,9 @@ impl Default for Config {
             judge_command: None,
             judge_timeout_seconds: 60,
             log_max_bytes: 1 << 20,
+            discover: vec![Agent::Claude, Agent::Codex],
+            auto_task: true,
+            session_keep_days: 7,
         }
     }
 }
@@ -61,6 +71,9 @@ const KEYS: &[(&str, u64, u64)] = &[
     ("judge_command", 0, 0),
     ("judge_timeout_seconds", 1, 3600),
     ("log_max_bytes", 4096, 1 << 40),
+    ("discover", 0, 0),
+    ("auto_task", 0, 1),
+    ("session_keep_days", 1, 3650),
 ];
 
 impl Config {
@@ -81,6 +94,10 @@ impl Config {
                 Ok(_) => Err(err(format!("'{key}' must be between {lo} and {hi}, not {value}"))),
                 Err(_) => Err(err(format!("'{key}' must be a whole number, not '{value}'"))),
             };
+            let flag = || match f.value {
+                "true" | "false" => Ok(f.value == "true"),
+                _ => Err(err(format!("'{key}' must be true or false, not '{value}'"))),
+            };
             match key {
                 "daemon_reconcile_seconds" => c.reconcile_seconds = num()?,
                 "backoff_base_seconds" => (c.backoff_base_seconds, base_line) = (num()?, f.line),
@@ -91,11 +108,12 @@ impl Config {
                 "judge_timeout_seconds" => c.judge_timeout_seconds = num()?,
                 "log_max_bytes" => c.log_max_bytes = num()?,
                 "judge_command" => c.judge_command = Some(f.value.to_string()),
-                // The one key left in KEYS is the bool `watch_on_launch`.
-                _ => match f.value {
-                    "true" | "false" => c.watch_on_launch = f.value == "true",
-                    _ => return Err(err(format!("'{key}' must be true or false, not '{value}'"))),
-                },
+                "watch_on_launch" => c.watch_on_launch = flag()?,
+                "auto_task" => c.auto_task = flag()?,
+                "session_keep_days" => c.session_keep_days = num()?,
+                "discover" => c.discover = agents(f.value).map_err(err)?,
+                // Every key of KEYS has its arm above.
+                _ => return Err(err(unknown_key(key))),
             }
         }
         if c.backoff_max_seconds < c.backoff_base_seconds {
@@ -129,12 +147,39 @@ impl Config {
     }
 }
 
+/// The value of `discover`: `none`, or a comma list of `claude` and `codex`.
+fn agents(value: &str) -> Result<Vec<Agent>, String> {
+    if value == "none" {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for name in value.split(',').map(str::trim) {
+        let agent = match name {
+            "claude" => Agent::Claude,
+            "codex" => Agent::Codex,
+            _ => {
+                return Err(format!(
+                    "'discover' takes claude, codex or none, not '{}'",
+                    escape(name)
+                ))
+            }
+        };
+        if out.contains(&agent) {
+            return Err(format!("'discover' names {name} twice"));
+        }
+        out.push(agent);
+    }
+    Ok(out)
+}
+
 fn unknown_key(key: &str) -> String {
     let key = escape(key);
     let lower = key.to_lowercase();
-    let best = KEYS.iter().map(|k| (distance(&lower, k.0), k.0)).min();
+    // A key that holds what was typed comes first, then the nearest one.
+    let holds = |k: &str| k.contains(&*lower) && key.len() >= 4;
+    let best = KEYS.iter().map(|k| (!holds(k.0), distance(&lower, k.0), k.0)).min();
     match best {
-        Some((d, k)) if d <= 4 || k.contains(&*lower) && key.len() >= 4 => {
+        Some((missing, d, k)) if d <= 4 || !missing => {
             format!("unknown key '{key}' (did you mean '{k}'?)")
         }
         _ => format!("unknown key '{key}'"),
@@ -175,7 +220,8 @@ mod tests {
         let c = parse(
             "daemon_reconcile_seconds = 1\nbackoff_base_seconds = 2\nbackoff_max_seconds = 8\n\
              backoff_reset_seconds = 9\nstray_grace_seconds = 0\nwatch_on_launch = false\nidle_seconds = 3\n\
-             judge_command = echo done # really\njudge_timeout_seconds = 4\nlog_max_bytes = 4096\n",
+             judge_command = echo done # really\njudge_timeout_seconds = 4\nlog_max_bytes = 4096\n\
+             discover = codex\nauto_task = false\nsession_keep_days = 3650\n",
         )
         .unwrap();
         assert_eq!(
@@ -191,8 +237,14 @@ mod tests {
                 judge_command: Some("echo done # really".into()),
                 judge_timeout_seconds: 4,
                 log_max_bytes: 4096,
+                discover: vec![Agent::Codex],
+                auto_task: false,
+                session_keep_days: 3650,
             }
         );
+        let agents = |v: &str| parse(&format!("discover = {v}")).map(|c| c.discover);
+        assert_eq!(agents("none"), Ok(vec![]));
+        assert_eq!(agents("codex, claude"), Ok(vec![Agent::Codex, Agent::Claude]));
     }
 
     #[test]
@@ -215,6 +267,13 @@ mod tests {
             ("backoff_base_seconds = 400", "/h/config:1: 'backoff_max_seconds' (300) must not be below backoff_base_seconds (400)"),
             ("WATCH_ON_LAUNCH = true", "/h/config:1: unknown key 'WATCH_ON_LAUNCH' (did you mean 'watch_on_launch'?)"),
             ("judge = x", "/h/config:1: unknown key 'judge' (did you mean 'judge_command'?)"),
+            ("discover = claude,vim", "/h/config:1: 'discover' takes claude, codex or none, not 'vim'"),
+            ("discover = claude,,codex", "/h/config:1: 'discover' takes claude, codex or none, not ''"),
+            ("discover = none,claude", "/h/config:1: 'discover' takes claude, codex or none, not 'none'"),
+            ("discover = codex,codex", "/h/config:1: 'discover' names codex twice"),
+            ("auto_task = 1", "/h/config:1: 'auto_task' must be true or false, not '1'"),
+            ("session_keep_days = 0", "/h/config:1: 'session_keep_days' must be between 1 and 3650, not 0"),
+            ("session_keep_days = 3651", "/h/config:1: 'session_keep_days' must be between 1 and 3650, not 3651"),
         ];
         for (text, want) in cases {
             assert_eq!(parse(text).unwrap_err(), want, "for {text:?}");

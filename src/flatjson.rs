@@ -1,12 +1,10 @@
-//! A strict reader for one JSON object (RFC 8259) that returns its top-level
-//! members in order. Objects and arrays inside it are skipped (brackets
-//! paired, strings checked) and reported as `Nested`. Invariant: any input
-//! gives the members or an error naming a byte offset, never a panic; nesting
-//! is counted, not recursed, so no input can exhaust the stack.
-
-use crate::text::escape;
-use std::collections::HashSet;
-use std::ops::Range;
+//! A strict reader for one JSON object (RFC 8259), enough for what bach
+//! reads from agents: a hook payload, a registry file, a rollout's first
+//! line. It returns the top-level members in order; an object or array
+//! inside is checked like the rest and reported by where its bytes are, so
+//! a caller may read it in turn. Invariant: any input gives the members or
+//! an error naming a byte offset, never a panic; objects and arrays nest at
+//! most [`MAX_DEPTH`] deep, so no input can exhaust the stack.
 
 /// A top-level member's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,182 +17,108 @@ pub enum Value {
     Bool(bool),
     /// `null`.
     Null,
-    /// An object or an array.
-    Nested,
+    /// An object or an array: its bytes in the input, brackets included.
+    Nested(std::ops::Range<usize>),
 }
 
 /// Objects and arrays nest at most this deep (the top-level object is 1).
 pub const MAX_DEPTH: usize = 64;
 
-/// The members of the one object in `bytes`. A key twice in that object is
-/// an error (readers differ on which one wins); nested keys are not compared.
-pub fn parse(bytes: &[u8]) -> Result<Vec<(String, Value)>, String> {
-    Ok(spans(bytes)?.into_iter().map(|(k, v, _)| (k, v)).collect())
+/// The members of an object, in order (an array's items have empty keys).
+type Members = Vec<(String, Value)>;
+
+/// What JSON allows between tokens.
+const BLANKS: [char; 4] = [' ', '\t', '\n', '\r'];
+
+/// The members of the one object in `b`. A key twice in one object is an
+/// error (readers differ on which one wins). Inside, an error is a reason
+/// and the length of the input left where it was found.
+pub fn parse(b: &[u8]) -> Result<Members, String> {
+    let mut s =
+        std::str::from_utf8(b).map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))?;
+    let at = |(what, left): (String, usize)| format!("{what} at byte {}", b.len() - left);
+    let members = eat(&mut s, '{').and_then(|()| items(&mut s, b.len(), 1, '}')).map_err(at)?;
+    s.is_empty().then_some(members).ok_or_else(|| at(("trailing data".into(), s.len())))
 }
 
-/// The members of the object that is the value of the top-level `key` (read
-/// the same way), or `None` when there is no such member or it is no object.
-pub fn nested(bytes: &[u8], key: &str) -> Result<Option<Vec<(String, Value)>>, String> {
-    let Some((_, _, span)) = spans(bytes)?.into_iter().find(|(k, _, _)| k == key) else {
-        return Ok(None);
-    };
-    let at = span.start;
-    match bytes.get(at) {
-        Some(b'{') => parse(&bytes[span])
-            .map(Some)
-            .map_err(|e| format!("{} (from byte {at}): {e}", escape(key))),
-        _ => Ok(None),
+/// The items of an object (`close` is `}`) or array (`]`) just opened, at
+/// `depth` in an input of `len` bytes, through its close.
+fn items(s: &mut &str, len: usize, depth: usize, close: char) -> Result<Members, (String, usize)> {
+    let (mut out, mut seen) = (Vec::new(), std::collections::HashSet::new());
+    let key = |s: &mut &str| string(s).and_then(|k| eat(s, ':').map(|()| k));
+    // Until the close, with a comma before each item but the first.
+    while eat(s, close).is_err() && (out.is_empty() || eat(s, ',').map(|()| true)?) {
+        let (left, key) = (s.len(), if close == '}' { key(s)? } else { String::new() });
+        if close == '}' && !seen.insert(key.clone()) {
+            return Err((format!("duplicate key {key:?}"), left));
+        }
+        out.push((key, value(s, len, depth)?));
     }
+    Ok(out)
 }
 
-/// The members, each with the bytes of its value.
-fn spans(bytes: &[u8]) -> Result<Vec<(String, Value, Range<usize>)>, String> {
-    std::str::from_utf8(bytes).map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
-    let (mut c, mut out, mut seen) = (Cursor(bytes, 0), Vec::new(), HashSet::new());
-    c.expect(b'{')?;
-    while c.expect(b'}').is_err() {
-        if !out.is_empty() {
-            c.expect(b',')?;
-        }
-        c.peek();
-        let at = c.1;
-        let key = c.string()?;
-        if !seen.insert(key.clone()) {
-            return Err(format!("duplicate key \"{}\" at byte {at}", escape(&key)));
-        }
-        c.expect(b':')?;
-        c.peek();
-        let start = c.1;
-        let value = c.value()?;
-        out.push((key, value, start..c.1));
-    }
-    c.peek().map_or(Ok(out), |_| Err(c.err("trailing data")))
+/// Takes `c`, the next character after blanks, and the blanks after it.
+fn eat(s: &mut &str, c: char) -> Result<(), (String, usize)> {
+    *s = s.trim_start_matches(BLANKS);
+    *s = s.strip_prefix(c).ok_or_else(|| (format!("expected '{c}'"), s.len()))?;
+    *s = s.trim_start_matches(BLANKS);
+    Ok(())
 }
 
 /// Whether `w` is a JSON number: `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`.
 fn number(w: &str) -> bool {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
     let (m, e) = w.split_once(['e', 'E']).unwrap_or((w, "0"));
-    let m = m.strip_prefix('-').unwrap_or(m);
+    let (m, e) = (m.strip_prefix('-').unwrap_or(m), e.strip_prefix(['+', '-']).unwrap_or(e));
     let (int, frac) = m.split_once('.').unwrap_or((m, "0"));
-    let e = e.strip_prefix(['+', '-']).unwrap_or(e);
     digits(int) && (int == "0" || !int.starts_with('0')) && digits(frac) && digits(e)
 }
 
-/// The input and the offset of the next byte, never past the end.
-struct Cursor<'a>(&'a [u8], usize);
-
-impl Cursor<'_> {
-    fn err(&self, what: &str) -> String {
-        let end = if self.1 < self.0.len() { "" } else { " (end of input)" };
-        format!("{what}{end} at byte {}", self.1)
-    }
-
-    /// The next byte after blanks.
-    fn peek(&mut self) -> Option<u8> {
-        while matches!(self.0.get(self.1), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.1 += 1;
+/// A value in a container at `depth` (blanks before it taken); a scalar is
+/// the word up to the next delimiter (an empty one before a string, object
+/// or array, so that no value is scanned twice).
+fn value(s: &mut &str, len: usize, depth: usize) -> Result<Value, (String, usize)> {
+    let word = s.split(|c: char| "{}[]\",: \t\n\r".contains(c)).next().unwrap_or_default();
+    let scalar = match word {
+        "true" | "false" => Value::Bool(word == "true"),
+        "null" => Value::Null,
+        w if number(w) => Value::Num(w.into()),
+        _ if s.starts_with('"') => return string(s).map(Value::Str),
+        _ if s.starts_with(['{', '[']) && depth < MAX_DEPTH => {
+            let (start, close) = (len - s.len(), if s.starts_with('{') { '}' } else { ']' });
+            *s = &s[1..];
+            return items(s, len, depth + 1, close).map(|_| Value::Nested(start..len - s.len()));
         }
-        self.0.get(self.1).copied()
-    }
+        // Past the depth, an object or array is no value either.
+        _ => return Err((if depth < MAX_DEPTH { "no value" } else { "too deep" }.into(), s.len())),
+    };
+    *s = &s[word.len()..];
+    Ok(scalar)
+}
 
-    /// Takes `c`, the next byte after blanks.
-    fn expect(&mut self, c: u8) -> Result<(), String> {
-        let hit = self.peek() == Some(c);
-        self.1 += usize::from(hit);
-        hit.then_some(()).ok_or_else(|| self.err(&format!("expected '{}'", char::from(c))))
-    }
-
-    fn value(&mut self) -> Result<Value, String> {
-        let first = self.peek();
-        let (b, i) = (self.0, self.1);
-        let len =
-            b[i..].iter().take_while(|c| c.is_ascii_alphanumeric() || b"+-.".contains(c)).count();
-        let word = std::str::from_utf8(&b[i..i + len]).unwrap_or_default();
-        let value = match (first, word) {
-            (Some(b'"'), _) => return self.string().map(Value::Str),
-            (Some(b'{' | b'['), _) => return self.skip().map(|()| Value::Nested),
-            (_, "true") => Value::Bool(true),
-            (_, "false") => Value::Bool(false),
-            (_, "null") => Value::Null,
-            (_, w) if number(w) => Value::Num(w.into()),
-            (Some(b'-' | b'0'..=b'9'), _) => return Err(self.err("bad number")),
-            _ => return Err(self.err("expected a value")),
-        };
-        self.1 += len;
-        Ok(value)
-    }
-
-    /// Skips one object or array: pairs its brackets, checks its strings.
-    fn skip(&mut self) -> Result<(), String> {
-        let mut open = Vec::new();
-        loop {
-            match self.0.get(self.1) {
-                Some(b'"') => {
-                    self.string()?;
-                    continue;
-                }
-                Some(b'{' | b'[') if open.len() + 1 == MAX_DEPTH => {
-                    return Err(self.err("nesting deeper than 64"))
-                }
-                // `{` + 2 is `}`, and `[` + 2 is `]`.
-                Some(&c @ (b'{' | b'[')) => open.push(c + 2),
-                Some(&c @ (b'}' | b']')) if open.last() == Some(&c) => drop(open.pop()),
-                Some(b'}' | b']') => return Err(self.err("unpaired bracket")),
-                Some(_) => {}
-                None => return Err(self.err("unterminated value")),
-            }
-            self.1 += 1;
-            if open.is_empty() {
-                return Ok(());
-            }
+/// A string from its opening quote, unescaped, up to its closing quote (one
+/// missing fails whoever reads on). It is gathered in UTF-16 units, so an
+/// escaped surrogate pair joins and a lone surrogate is refused.
+fn string(s: &mut &str) -> Result<String, (String, usize)> {
+    *s = s.strip_prefix('"').ok_or_else(|| ("expected '\"'".into(), s.len()))?;
+    let (mut units, mut chars) = (Vec::new(), s.chars());
+    while let Some(c) = chars.next().filter(|&c| c != '"') {
+        let at = chars.as_str().len() + c.len_utf8();
+        match c {
+            '\\' => units.push(escape(&mut chars).ok_or_else(|| ("bad escape".into(), at))?),
+            ' '.. => units.extend_from_slice(c.encode_utf16(&mut [0; 2])),
+            _ => return Err(("control character in string".into(), at)),
         }
     }
+    *s = chars.as_str();
+    String::from_utf16(&units).map_err(|_| ("lone surrogate in the string ending".into(), s.len()))
+}
 
-    /// A string, from its opening quote (after blanks), unescaped.
-    fn string(&mut self) -> Result<String, String> {
-        self.expect(b'"')?;
-        let mut out = Vec::new();
-        loop {
-            let at = self.1;
-            let c = *self.0.get(at).ok_or_else(|| self.err("unterminated string"))?;
-            self.1 += 1;
-            match c {
-                b'"' => return String::from_utf8(out).map_err(|_| self.err("invalid UTF-8")),
-                b'\\' => {
-                    let c = self
-                        .escape()
-                        .ok_or_else(|| format!("bad escape or lone surrogate at byte {at}"))?;
-                    out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
-                }
-                0..=0x1f => return Err(format!("control character in string at byte {at}")),
-                _ => out.push(c),
-            }
-        }
-    }
-
-    /// The character of the escape after a `\`; `None` for a bad one,
-    /// a surrogate that is not half of a pair included.
-    fn escape(&mut self) -> Option<char> {
-        let c = *self.0.get(self.1)?;
-        self.1 += 1;
-        if let Some(n) = b"\"\\/bfnrt".iter().position(|&e| e == c) {
-            return Some(char::from(b"\"\\/\x08\x0c\n\r\t"[n]));
-        }
-        let hi = (c == b'u').then(|| self.hex4()).flatten()?;
-        if !(0xD800..0xDC00).contains(&hi) {
-            return char::from_u32(hi);
-        }
-        let pair = self.0[self.1..].starts_with(b"\\u");
-        self.1 += 2 * usize::from(pair);
-        let lo = pair.then(|| self.hex4()).flatten().filter(|lo| (0xDC00..0xE000).contains(lo))?;
-        char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
-    }
-
-    fn hex4(&mut self) -> Option<u32> {
-        let h = self.0.get(self.1..self.1 + 4).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
-        self.1 += 4;
-        u32::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()
+/// The UTF-16 unit of the escape whose `\` `chars` just passed.
+fn escape(chars: &mut std::str::Chars) -> Option<u16> {
+    match chars.next()? {
+        'u' => (0..4).try_fold(0, |u, _| Some(u * 16 + chars.next()?.to_digit(16)? as u16)),
+        e => "\"\\/bfnrt".find(e).map(|n| u16::from(b"\"\\/\x08\x0c\n\r\t"[n])),
     }
 }
 

@@ -13,6 +13,7 @@ pub fn text(topic: Topic) -> &'static str {
         Topic::Daemon => DAEMON_HELP,
         Topic::Internal => INTERNAL_HELP,
         Topic::Doctor => DOCTOR_HELP,
+        Topic::Hook => HOOK_HELP,
     }
 }
 
@@ -23,7 +24,8 @@ Usage: bach COMMAND [ARGS]
 
 Commands:
   tasks add|done|cancel|reopen|list    the tasks sessions work on
-  sessions start|end|list              agent sessions and their transcripts
+  sessions start|end|list|discover     agent sessions and their transcripts
+  hook claude                          one Claude Code hook event (settings.json)
   daemon run|status|stop|logs          the supervisor that keeps watchers alive
   daemon install|uninstall             run the daemon under launchd or systemd
   doctor                               check the setup; one fix per problem
@@ -39,7 +41,8 @@ Files live in BACH_HOME (default ~/.bach). See bach(1) and bach-daemon(1).
 
 const TASKS_HELP: &str = "\
 Usage:
-  bach tasks add [--id ID] TITLE...    add an open task; prints its id
+  bach tasks add [--id ID] [--dir DIR] TITLE...
+                                       add an open task; prints its id
   bach tasks done ID                   finish a task (its watchers stop)
   bach tasks cancel ID                 cancel a task (its watchers stop)
   bach tasks reopen ID                 make a finished task open again
@@ -47,7 +50,10 @@ Usage:
 
 Options:
   --id ID     choose the id ([A-Za-z0-9][A-Za-z0-9._-]{0,63})
-  --json      one JSON document: {\"tasks\": [{\"id\", \"title\", \"state\", \"created\"}]}
+  --dir DIR   sessions that run in DIR or below it belong to this task (the
+              longest such DIR of an open, doing or blocked task wins)
+  --json      one JSON document:
+              {\"tasks\": [{\"id\", \"title\", \"state\", \"created\", \"dir\"}]}
 ";
 
 const SESSIONS_HELP: &str = "\
@@ -57,13 +63,20 @@ Usage:
                                  watcher at once when watch_on_launch is on
   bach sessions end ID           end a session (its watcher stops)
   bach sessions list [--json]    what every session is doing
+  bach sessions discover [--dry-run] [--json]
+                                 register the running Claude Code and Codex
+                                 sessions bach does not know yet (exit 1 when
+                                 ps cannot be read); the daemon does this too,
+                                 for the agents in the config key discover
 
 Options:
   --artifact PATH   the transcript; made absolute against the working directory
-  --task ID         the task the session works on (must exist)
+  --task ID         the task the session works on (must exist); without it,
+                    the task whose --dir holds the agent's (--pid) folder
   --pid PID         the agent's pid: the session is gone once that process ends
   --id ID           choose the id
   --no-watch        do not start a watcher now (the daemon will)
+  --dry-run         discover: say what would be registered, write nothing
   --json            one JSON document (fields in bach(1))
 ";
 
@@ -107,4 +120,22 @@ Exit 0 when nothing failed, 1 otherwise. Changes nothing.
 
 Options:
   --json    one JSON document: {\"checks\": [{\"name\", \"result\", \"detail\", \"fix\"}]}
+";
+
+const HOOK_HELP: &str = "\
+Usage:
+  bach hook claude [--task ID]     one Claude Code hook event (JSON) on stdin
+  bach hook claude --print-config  the settings.json hooks block to merge
+
+SessionStart records the session (or revives it, on a resume) with the agent's
+pid; SessionEnd ends it; Notification and Stop leave a hint for readers. It
+prints nothing, always exits 0 within 2 seconds, and writes what it could not
+do to logs/hook.log in BACH_HOME.
+
+Options:
+  --task ID         the session's task (else $BACH_TASK, else the task whose
+                    --dir holds the session's folder, else a task of its own
+                    when auto_task is on)
+  --print-config    print the hooks block for ~/.claude/settings.json, with
+                    this bach's absolute path; bach never edits that file
 ";

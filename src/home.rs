@@ -6,6 +6,7 @@
 
 use crate::error::{reason, Error, Result};
 use crate::text::{escape, has_control};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// A resolved home.
@@ -17,10 +18,20 @@ pub struct Home {
 
 impl Home {
     /// The home that `BACH_HOME` or `HOME` names, created and resolved.
+    /// A home owned by another user than the effective one is refused, so a
+    /// `sudo bach ...` never leaves root-owned records in a user's store.
     pub fn open() -> Result<Home> {
         let path = locate()?;
         crate::files::ensure_dir(&path)?;
         let real = std::fs::canonicalize(&path).map_err(|e| Error::io("resolve", &path, &e))?;
+        let owner = std::fs::metadata(&real).map_err(|e| Error::io("read", &real, &e))?.uid();
+        let me = crate::sys::geteuid();
+        if owner != me {
+            return Err(Error::fail(format!(
+                "home {} belongs to uid {owner}, not to this user (uid {me}); run bach as its owner",
+                escape(&real.to_string_lossy())
+            )));
+        }
         match real.to_str() {
             Some(s) if !has_control(s) => Ok(Home::at(real.clone())),
             _ => Err(Error::fail(format!(
@@ -99,6 +110,17 @@ impl Home {
     /// `logs/watch-KEY.log`, that watcher's output.
     pub fn watch_log(&self, key: &str) -> PathBuf {
         self.logs().join(format!("watch-{key}.log"))
+    }
+
+    /// `logs/hook.log`, what `bach hook` could not do.
+    pub fn hook_log(&self) -> PathBuf {
+        self.logs().join("hook.log")
+    }
+
+    /// `watch/KEY.hint`, the last Claude Code `Notification` or `Stop` hook
+    /// for that artifact.
+    pub fn hint(&self, key: &str) -> PathBuf {
+        self.watch().join(format!("{key}.hint"))
     }
 }
 
@@ -191,7 +213,6 @@ pub fn cwd() -> Result<PathBuf> {
 }
 
 fn same_folder(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
     match (std::fs::metadata(a), std::fs::metadata(b)) {
         (Ok(x), Ok(y)) => x.is_dir() && (x.dev(), x.ino()) == (y.dev(), y.ino()),
         _ => false,
@@ -214,6 +235,8 @@ mod tests {
         assert_eq!(h.lock("k"), Path::new("/h/.bach/watch/k.lock"));
         assert_eq!(h.status("k"), Path::new("/h/.bach/watch/k.status"));
         assert_eq!(h.watch_log("k"), Path::new("/h/.bach/logs/watch-k.log"));
+        assert_eq!(h.hook_log(), Path::new("/h/.bach/logs/hook.log"));
+        assert_eq!(h.hint("k"), Path::new("/h/.bach/watch/k.hint"));
         assert_eq!(h.records(Records::Sessions), Path::new("/h/.bach/sessions"));
         assert_eq!(h.daemon_state(), Path::new("/h/.bach/daemon.state"));
         assert_eq!(h.key("/a"), crate::key::of("/h/.bach", "/a"));

@@ -34,6 +34,12 @@
 //!   embedding hosts bring their own.
 //! - **The watcher** ([`watcher`]) follows one artifact, publishes what it
 //!   sees in `watch/KEY.status`, and runs the judge; [`spawn`] starts it.
+//! - **Sessions that register themselves**: the Claude Code hook
+//!   (`bach hook claude`) and [`discover`] (run by hand and by the daemon
+//!   after every `ps` read) find agents' sessions ([`claude`], [`codex`],
+//!   [`flatjson`]) and put them in the store through one path,
+//!   [`register`] (first writer's `link` wins, the other fills in), with
+//!   the task of their folder ([`taskdir`]).
 //! - **The commands** ([`cmd`], parsed by [`cli`]) read the same files.
 //!
 //! # Driving the loop yourself
@@ -101,6 +107,7 @@ pub mod cmd;
 pub mod codex;
 pub mod config;
 pub mod daemon;
+pub mod discover;
 pub mod error;
 pub mod events;
 pub mod files;
@@ -118,6 +125,7 @@ pub mod procs;
 pub mod ps;
 pub mod reconcile;
 pub mod refine;
+pub mod register;
 pub mod service;
 pub mod signals;
 pub mod spawn;

@@ -2,7 +2,7 @@
 //! statuses (0 success, 1 failure, 2 malformed input, 3 daemon not running).
 
 use bach::cli::{self, Command};
-use bach::cmd::{doctor, lifecycle, logs, sessions, status, tasks};
+use bach::cmd::{discover, doctor, hook, lifecycle, logs, sessions, status, tasks};
 use bach::{daemon, error::Result, help, say, service, watcher};
 use std::process::ExitCode;
 
@@ -10,7 +10,7 @@ fn run(cmd: Command) -> Result<u8> {
     match cmd {
         Command::Version => say!("bach {}", env!("CARGO_PKG_VERSION")),
         Command::Help(topic) => bach::log::stdout(help::text(topic)),
-        Command::TaskAdd { id, title } => tasks::add(id.as_deref(), &title)?,
+        Command::TaskAdd { id, dir, title } => tasks::add(id.as_deref(), dir.as_deref(), &title)?,
         Command::TaskSet { id, verb } => tasks::set(&id, verb)?,
         Command::TaskList { json } => tasks::list(json)?,
         Command::SessionStart { artifact, task, pid, id, no_watch } => {
@@ -19,6 +19,8 @@ fn run(cmd: Command) -> Result<u8> {
         }
         Command::SessionEnd { id } => sessions::end(&id)?,
         Command::SessionList { json } => sessions::list(json)?,
+        Command::SessionDiscover { dry_run, json } => discover::run(dry_run, json)?,
+        Command::Hook(args) => return Ok(hook::run(args)),
         Command::DaemonRun { standby } => return daemon::run(standby),
         Command::DaemonStatus { json } => return status::status(json),
         Command::DaemonStop { timeout, watchers } => return lifecycle::stop(timeout, watchers),

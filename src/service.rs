@@ -179,7 +179,7 @@ fn refusal(uid: u32, sudo_uid: Option<&str>, apple: bool) -> Option<String> {
 /// executable: the unresolved path (`/opt/homebrew/bin/bach`, not the
 /// versioned `/opt/homebrew/Cellar/bach/0.1.0/bin/bach` it links to), which
 /// still names bach after an upgrade.
-fn on_path(path: &str, is_this: impl Fn(&Path) -> bool) -> Option<std::path::PathBuf> {
+pub fn on_path(path: &str, is_this: impl Fn(&Path) -> bool) -> Option<std::path::PathBuf> {
     let dirs = path.split(':').map(Path::new).filter(|d| d.is_absolute());
     dirs.map(|d| d.join("bach")).find(|p| is_this(p))
 }

@@ -97,6 +97,18 @@ pub fn lstart_secs(s: &str) -> Option<u64> {
     Some(days * 86400 + h * 3600 + mi * 60 + se)
 }
 
+/// A time as `ps -o lstart` prints it under `LC_ALL=C TZ=UTC`, its five
+/// words joined by single spaces as [`crate::ps::Proc::start`] keeps them:
+/// `Thu Nov 5 04:31:14 2026`.
+pub fn lstart(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let days = secs / 86400;
+    let (y, mo, d) = civil_from_days(days as i64);
+    let (h, m, s) = (secs % 86400 / 3600, secs % 3600 / 60, secs % 60);
+    let (day, month) = (DAYS[(days % 7) as usize], MONTHS[(mo - 1) as usize]);
+    format!("{day} {month} {d} {h:02}:{m:02}:{s:02} {y}")
+}
+
 /// A UTC time as `2026-11-25T04:31:14Z`.
 pub fn utc(secs: u64) -> String {
     let (y, mo, d) = civil_from_days((secs / 86400) as i64);
@@ -137,6 +149,16 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(utc(1_795_581_074), "2026-11-25T04:31:14Z");
+    }
+
+    #[test]
+    fn start_times_print_as_ps_does_and_read_back() {
+        assert_eq!(lstart(0), "Thu Jan 1 00:00:00 1970");
+        assert_eq!(lstart(1_795_581_074), "Wed Nov 25 04:31:14 2026");
+        assert_eq!(lstart(951_825_600), "Tue Feb 29 12:00:00 2000");
+        for secs in (0..4_000_000_000u64).step_by(86_399 * 97) {
+            assert_eq!(lstart_secs(&lstart(secs)), Some(secs), "{secs}");
+        }
     }
 
     #[test]

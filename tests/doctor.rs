@@ -62,6 +62,7 @@ fn claude_hooks(env: &Env) {
 #[test]
 fn a_healthy_setup_is_all_ok_and_exit_0() {
     let mut env = Env::new("doc-ok");
+    env.write_config("");
     sessions(&env, 0);
     let pid = start_daemon(&mut env);
     fakes(&env, "yes", pid);
@@ -115,6 +116,7 @@ fn each_failing_condition_has_its_line_and_its_fix() {
 #[test]
 fn a_hand_started_daemon_is_told_from_the_services_instance() {
     let mut env = Env::new("doc-hand");
+    env.write_config("");
     sessions(&env, 0);
     let pid = start_daemon(&mut env);
     fakes(&env, "yes", pid + 100_000);

@@ -9,6 +9,7 @@ mod faults;
 mod hardening;
 mod lifecycle;
 mod platform;
+mod register;
 mod service;
 mod store;
 mod watcher;

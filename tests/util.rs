@@ -84,9 +84,13 @@ impl Env {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// Writes the config; `discover = none` unless `text` says otherwise,
+    /// so a daemon under test never registers agents that are not its
+    /// test's (see `register.rs`, whose tests opt in).
     pub fn write_config(&self, text: &str) {
         fs::create_dir_all(&self.home).unwrap();
-        fs::write(self.home.join("config"), text).unwrap();
+        let off = if text.contains("discover =") { "" } else { "discover = none\n" };
+        fs::write(self.home.join("config"), format!("{text}{off}")).unwrap();
     }
 
     /// Starts `bach ARGS` in the background; it is killed when the test ends.

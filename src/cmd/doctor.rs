@@ -197,12 +197,15 @@ fn agents_check(s: &Setup) -> Check {
     let settings = claude.map(|d| d.join("settings.json"));
     let text = settings.as_deref().and_then(|p| files::read_small(p, 4 << 20).ok().flatten());
     let hooks = text.is_some_and(|t| t.contains("hook claude"));
-    let _ = s;
-    match hooks {
-        true => Check::ok("agents", "Claude Code hooks call bach"),
-        false => Check::warn(
+    let discover = s.config.as_ref().is_ok_and(|c| !c.discover.is_empty());
+    match (hooks, discover) {
+        (true, _) => Check::ok("agents", "Claude Code hooks call bach"),
+        (false, true) => {
+            Check::ok("agents", "the daemon discovers running agents (config discover)")
+        }
+        (false, false) => Check::warn(
             "agents",
-            "no hooks and no discovery: sessions get in only by 'bach sessions start'",
+            "no hooks and discover = none: sessions get in only by 'bach sessions start'",
             "bach hook claude --print-config (merge it into ~/.claude/settings.json)",
         ),
     }

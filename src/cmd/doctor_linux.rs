@@ -137,10 +137,14 @@ pub fn kill_user_processes(roots: &[PathBuf]) -> bool {
     files.extend(dropins);
     let setting = |t: &str| {
         let lines = t.lines().map(str::trim).filter(|l| !l.starts_with('#'));
-        lines.filter_map(|l| l.strip_prefix("KillUserProcesses=")).next_back().map(|v| v.trim() == "yes")
+        lines
+            .filter_map(|l| l.strip_prefix("KillUserProcesses="))
+            .next_back()
+            .map(|v| v.trim() == "yes")
     };
     // Read in order, the last setting wins.
-    let said = files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).filter_map(|t| setting(&t));
+    let said =
+        files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).filter_map(|t| setting(&t));
     said.fold(false, |_, kill| kill)
 }
 

@@ -4,7 +4,9 @@
 //! warning each, and the SIGTERM that `sessions end` and `tasks done`
 //! send to watchers no longer desired.
 
+pub mod discover;
 pub mod doctor;
+pub mod hook;
 pub mod lifecycle;
 pub mod logs;
 pub mod sessions;

@@ -30,7 +30,10 @@ pub fn start(a: &Start) -> Result<()> {
     let (st, config) = open()?;
     let task =
         a.task.map(|t| st.task(t)?.ok_or_else(|| Error::fail(format!("unknown task '{t}'"))));
-    let task = task.transpose()?;
+    let task = match task.transpose()? {
+        Some(t) => Some(t),
+        None => task_of_folder(&st, a.pid),
+    };
     let mut s = Session {
         artifact,
         task: task.as_ref().map(|t| t.id.clone()),
@@ -64,6 +67,15 @@ pub fn start(a: &Start) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Without `--task`: the task whose `dir` holds the folder of the `--pid`
+/// process (else our own), by the folder rule alone, never an auto task.
+fn task_of_folder(st: &store::Store, pid: Option<i32>) -> Option<Task> {
+    let cwd = pid.and_then(|p| crate::sys::proc_cwd(p).ok()).or_else(|| crate::home::cwd().ok())?;
+    let tasks = st.tasks().map(|l| l.0).unwrap_or_default();
+    let id = crate::register::by_dir(&tasks, cwd.to_str()?)?;
+    tasks.into_iter().find(|t| t.id == id)
 }
 
 /// `sessions end`

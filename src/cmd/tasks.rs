@@ -4,13 +4,20 @@ use super::{open, records, stop_undesired, warn_problems};
 use crate::cli::TaskVerb;
 use crate::error::{Error, Result};
 use crate::json::Json;
-use crate::store::{Task, TaskState};
+use crate::store::{self, Task, TaskState};
 use crate::{log, text, time};
 
-/// `tasks add`
-pub fn add(id: Option<&str>, title: &str) -> Result<()> {
+/// `tasks add`; `dir` as given (relative to the working directory).
+pub fn add(id: Option<&str>, dir: Option<&str>, title: &str) -> Result<()> {
+    let dir = dir.map(|d| store::normalize_dir(&crate::home::cwd()?, d).map_err(Error::usage));
+    let dir = dir.transpose()?;
     let (st, _) = open()?;
-    let t = Task::new(title, time::now());
+    let mut t = Task::new(title, time::now());
+    // The realpath is kept only where it says more (a symlink on the way).
+    let real = dir.as_deref().and_then(|d| std::fs::canonicalize(d).ok());
+    t.dir_real =
+        real.and_then(|r| r.to_str().map(String::from)).filter(|r| Some(r) != dir.as_ref());
+    t.dir = dir;
     say!("{}", st.add_task(id, &t)?);
     Ok(())
 }
@@ -62,10 +69,11 @@ pub fn list(json: bool) -> Result<()> {
             k.id.clone(),
             k.state.as_str().into(),
             text::ago(Some(k.created), now),
+            text::or_dash(k.dir.as_deref()),
             k.title.clone(),
         ]
     };
     let rows: Vec<Vec<String>> = tasks.iter().map(row).collect();
-    crate::log::stdout(&text::table("ID STATE CREATED TITLE", &rows));
+    crate::log::stdout(&text::table("ID STATE CREATED DIR TITLE", &rows));
     Ok(())
 }

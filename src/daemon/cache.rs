@@ -66,6 +66,11 @@ impl Cache {
         store::desired(home.as_str(), &self.sessions, &self.tasks, procs)
     }
 
+    /// The sessions and tasks as last read.
+    pub fn records(&self) -> (&[Session], &[Task]) {
+        (&self.sessions, &self.tasks)
+    }
+
     /// The pids of the agents that sessions name (whose start ticks matter).
     pub fn agent_pids(&self) -> BTreeSet<i32> {
         self.sessions.iter().filter_map(|s| s.pid).collect()

@@ -79,6 +79,7 @@ struct Real {
     sweep: sweep::Sweep,
     /// The keys desired at the last look: their watchers belong to this home.
     desired_keys: BTreeSet<String>,
+    discovery: crate::discover::Daemon,
 }
 
 impl Real {
@@ -94,7 +95,19 @@ impl Real {
         if let Some(procs) = &mut self.table.procs {
             procs::add_ticks(procs, &self.cache.agent_pids());
         }
+        self.discover();
         Ok(())
+    }
+
+    /// Discovery after a `ps` read, on the store as it is now.
+    fn discover(&mut self) {
+        let (Some(procs), false) = (&self.table.procs, self.config.discover.is_empty()) else {
+            return;
+        };
+        let now = self.wait.clock.ms();
+        self.cache.refresh(&self.st, supervisor::Store::Changed, now, &mut self.log);
+        let records = self.cache.records();
+        self.discovery.after_ps(&self.st, &self.config, procs, records, &mut self.log);
     }
 
     /// SIGHUP: the new config, if it parses, and SIGHUP on to every watcher
@@ -141,7 +154,10 @@ impl Host for Real {
         how: Table,
         supervised: &mut Supervised,
     ) -> std::result::Result<(), String> {
-        if how == Table::Read || self.table.procs.is_none() {
+        // Where no change notification says an agent started, a stat of
+        // the folders it shows in first asks for a `ps` read.
+        let moved = self.discovery.folders_changed(&self.config);
+        if how == Table::Read || self.table.procs.is_none() || moved {
             self.read_table()?;
             let procs = self.table.procs.as_deref().unwrap_or_default();
             *supervised = table::supervised(procs, &self.st.home, &self.me, &self.desired_keys);
@@ -221,7 +237,8 @@ impl Host for Real {
 
     fn sweep(&mut self, desired: &Desired) {
         let now = self.wait.clock.ms();
-        self.sweep.run(&self.st.home, desired, now, &mut self.log);
+        let ctx = (&self.config, self.table.procs.as_deref());
+        self.sweep.run(&self.st, desired, now, ctx, &mut self.log);
         if !self.upgraded && self.exe.changed() {
             let path = self.exe.path.display();
             self.log.line(&format!(
@@ -333,6 +350,7 @@ fn host(st: Store, me: Me, exe: PathBuf, config: Config, wait: wait::Waiter) -> 
         publisher: publish::Publisher::new(header),
         sweep: sweep::Sweep::default(),
         desired_keys: BTreeSet::new(),
+        discovery: crate::discover::Daemon::default(),
     }
 }
 

@@ -36,7 +36,7 @@ pub fn life(s: &Session, procs: Option<&[Proc]>) -> Life {
         return Life::Ended;
     }
     let (Some(pid), Some(procs)) = (s.pid, procs) else { return Life::Live };
-    match procs.iter().any(|p| p.pid == pid && !p.zombie && is_agent(s, p)) {
+    match procs.iter().any(|p| p.pid == pid && !p.zombie && same_process(s, p)) {
         true => Life::Live,
         false => Life::Gone,
     }
@@ -45,7 +45,7 @@ pub fn life(s: &Session, procs: Option<&[Proc]>) -> Life {
 /// Whether `p` (with the session's pid) is the session's agent: same uid,
 /// and the same start: by ticks where both are known (Linux: no clock step
 /// moves them), else by the start time `ps` printed.
-fn is_agent(s: &Session, p: &Proc) -> bool {
+pub fn same_process(s: &Session, p: &Proc) -> bool {
     let same_start = match (s.pid_ticks, p.ticks) {
         (Some(a), Some(b)) => a == b,
         _ => s.pid_start.as_deref().map_or(true, |t| t == p.start),

@@ -11,10 +11,10 @@
 pub mod desired;
 pub mod record;
 
-pub use desired::{desired, life, supervisable, Life, Want};
+pub use desired::{desired, life, same_process, supervisable, Life, Want};
 pub use record::{
-    normalize_artifact, parse_session, parse_task, render_session, render_task, valid_id, Problem,
-    Session, Task, TaskState, Via,
+    normalize_artifact, normalize_dir, parse_session, parse_task, render_session, render_task,
+    valid_id, Problem, Session, Task, TaskState, Via,
 };
 
 use crate::error::{reason, Error, Result};
@@ -142,6 +142,21 @@ impl Store {
     pub fn add_session(&self, id: Option<&str>, s: &Session) -> Result<String> {
         let text = round_trip(Records::Sessions, s, render_session, parse_session)?;
         self.create(Records::Sessions, 's', id, &text)
+    }
+
+    /// Puts a new session in place under `id` with `link`: `Ok(false)`, and
+    /// nothing written, when a record of that id exists (another writer
+    /// was first).
+    pub fn link_session(&self, id: &str, s: &Session) -> Result<bool> {
+        let text = round_trip(Records::Sessions, s, render_session, parse_session)?;
+        files::create_new(&self.home.records(Records::Sessions), id, text.as_bytes())
+    }
+
+    /// Puts a new task in place under `id` with `link`, as
+    /// [`Store::link_session`] does.
+    pub fn link_task(&self, id: &str, t: &Task) -> Result<bool> {
+        let text = round_trip(Records::Tasks, t, render_task, parse_task)?;
+        files::create_new(&self.home.records(Records::Tasks), id, text.as_bytes())
     }
 
     /// Replaces a session's record.

@@ -167,11 +167,24 @@ pub fn valid_id(s: &str) -> bool {
 /// Makes a path given on the command line absolute against `cwd`, removing
 /// `.` components and repeated `/` (`..` and symlinks are left to the kernel).
 pub fn normalize_artifact(cwd: &Path, given: &str) -> std::result::Result<String, String> {
+    match normalize(cwd, given, "artifact path")? {
+        root if root == "/" => Err(format!("artifact path '{given}' names no file")),
+        path => Ok(path),
+    }
+}
+
+/// A folder given on the command line (`tasks add --dir`), made absolute
+/// as an artifact is; `/` stays `/`.
+pub fn normalize_dir(cwd: &Path, given: &str) -> std::result::Result<String, String> {
+    normalize(cwd, given, "--dir")
+}
+
+fn normalize(cwd: &Path, given: &str, what: &str) -> std::result::Result<String, String> {
     if given.is_empty() {
-        return Err("artifact path is empty".into());
+        return Err(format!("{what} is empty"));
     }
     if has_control(given) {
-        return Err(format!("artifact path contains a control character: '{}'", escape(given)));
+        return Err(format!("{what} contains a control character: '{}'", escape(given)));
     }
     // Repeated `/` are dropped below, so an absolute path may take a "" prefix.
     let cwd = match given.starts_with('/') {
@@ -180,9 +193,6 @@ pub fn normalize_artifact(cwd: &Path, given: &str) -> std::result::Result<String
     };
     let joined = format!("{cwd}/{given}");
     let parts: Vec<&str> = joined.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
-    if parts.is_empty() {
-        return Err(format!("artifact path '{given}' names no file"));
-    }
     Ok(format!("/{}", parts.join("/")))
 }
 

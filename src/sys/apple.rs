@@ -197,6 +197,13 @@ pub fn proc_stat(pid: i32) -> io::Result<ProcStat> {
     })
 }
 
+/// The Unix second at which a process whose `ProcStat::start` is `start`
+/// began: on macOS that is already the second (`p_starttime`), which `ps -o
+/// lstart` prints.
+pub fn start_secs(start: u64) -> io::Result<u64> {
+    Ok(start)
+}
+
 fn short(pid: i32, what: &str, n: usize) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("{what} of process {pid}: {n} bytes"))
 }

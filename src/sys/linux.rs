@@ -82,6 +82,18 @@ pub fn proc_stat(pid: i32) -> io::Result<ProcStat> {
     parse::linux_stat(&stat, &status).ok_or_else(|| malformed(pid, "stat"))
 }
 
+/// The Unix second at which a process whose `ProcStat::start` is `ticks`
+/// began, as `ps -o lstart` prints it: the boot time (`btime` of
+/// `/proc/stat`) plus the ticks in whole seconds (procps rounds down too).
+pub fn start_secs(ticks: u64) -> io::Result<u64> {
+    let stat = fs::read_to_string("/proc/stat")?;
+    let boot = parse::btime(&stat).ok_or_else(|| malformed(0, "../stat"))?;
+    // SAFETY: sysconf takes an integer and cannot fail for _SC_CLK_TCK.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = u64::try_from(hz).ok().filter(|&h| h > 0).ok_or_else(|| malformed(0, "clk_tck"))?;
+    Ok(boot + ticks / hz)
+}
+
 /// The working folder of process `pid` (ends in " (deleted)" once removed).
 pub fn proc_cwd(pid: i32) -> io::Result<PathBuf> {
     fs::read_link(format!("/proc/{pid}/cwd")).map_err(gone_is_esrch)

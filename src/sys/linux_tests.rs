@@ -234,3 +234,18 @@ fn alarm_child() {
     std::thread::sleep(Duration::from_secs(30));
     panic!("the alarm did not end the process");
 }
+
+#[test]
+fn start_secs_is_what_ps_prints_as_lstart() {
+    let _reaping = crate::testing::children();
+    let me = super::super::getpid();
+    let secs = start_secs(proc_stat(me).unwrap().start).unwrap();
+    let out = Command::new("ps")
+        .args(["-o", "lstart=", "-p", &me.to_string()])
+        .env("LC_ALL", "C")
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(crate::time::lstart(secs), shown.split_whitespace().collect::<Vec<_>>().join(" "));
+}

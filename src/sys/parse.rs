@@ -36,6 +36,12 @@ pub fn linux_stat(stat: &str, status: &str) -> Option<ProcStat> {
     Some(ProcStat { ppid, uid, start, zombie: matches!(state, "Z" | "X") })
 }
 
+/// The boot time in Unix seconds: the `btime` line of `/proc/stat`.
+#[cfg(any(target_os = "linux", test))]
+pub fn btime(stat: &str) -> Option<u64> {
+    stat.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()
+}
+
 /// The strings of a NUL-separated buffer (`/proc/PID/cmdline`, `environ`);
 /// the final NUL is optional.
 #[cfg(any(target_os = "linux", test))]

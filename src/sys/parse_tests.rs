@@ -162,3 +162,12 @@ fn inotify_truncated_record_ends_the_list() {
     let huge = record(1, 0x100, "", 0).into_iter().take(12).chain(u32::MAX.to_ne_bytes());
     assert_eq!(inotify_events(&huge.collect::<Vec<u8>>()), []);
 }
+
+#[test]
+fn btime_is_the_boot_time_line_of_proc_stat() {
+    let stat = "cpu  1 2 3\nintr 5\nbtime 1796116721\nprocesses 9\n";
+    assert_eq!(btime(stat), Some(1_796_116_721));
+    assert_eq!(btime("cpu 1\nbtimex 5\n"), None);
+    assert_eq!(btime("btime -1\n"), None);
+    assert_eq!(btime(""), None);
+}
