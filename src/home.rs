@@ -225,6 +225,25 @@ pub fn exe() -> Result<PathBuf> {
         .map_err(|e| Error::fail(format!("cannot find the path of bach itself: {}", reason(&e))))
 }
 
+/// The first `bach` in an absolute `PATH` entry that `is_this` says is this
+/// executable: the unresolved path (`/opt/homebrew/bin/bach`, not the
+/// versioned `/opt/homebrew/Cellar/bach/0.1.0/bin/bach` it links to), which
+/// still names bach after an upgrade.
+pub fn on_path(path: &str, is_this: impl Fn(&Path) -> bool) -> Option<std::path::PathBuf> {
+    let dirs = path.split(':').map(Path::new).filter(|d| d.is_absolute());
+    dirs.map(|d| d.join("bach")).find(|p| is_this(p))
+}
+
+/// This bach as `PATH` names it where it is there (the unresolved path, so
+/// a service file or a hook keeps working after an upgrade), else `exe`.
+/// `current_exe` may be resolved (Linux) or not (macOS): both sides are
+/// compared resolved.
+pub fn named_on(path: &str, exe: PathBuf) -> PathBuf {
+    let real = std::fs::canonicalize(&exe).ok();
+    let same = |p: &Path| real.is_some() && std::fs::canonicalize(p).ok() == real;
+    on_path(path, same).unwrap_or(exe)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

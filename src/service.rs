@@ -135,11 +135,7 @@ fn setup(dry: bool) -> Result<Setup> {
     let user_home = var("HOME").ok_or_else(|| Error::fail("HOME is not set"))?;
     let path = var("PATH").unwrap_or_else(|| "/usr/bin:/bin:/usr/sbin:/sbin".into());
     let path = plain("PATH", &path)?;
-    // `current_exe` may already be resolved (Linux) or not (macOS); compare
-    // both resolved, and write the PATH entry, which survives an upgrade.
-    let real = std::fs::canonicalize(&exe).ok();
-    let same = |p: &Path| real.is_some() && std::fs::canonicalize(p).ok() == real;
-    let exe = on_path(&path, same).unwrap_or(exe);
+    let exe = crate::home::named_on(&path, exe);
     let usual = USUAL_DIRS.into_iter().filter(|d| Path::new(d).is_dir());
     let home = plain("the home", home.as_os_str())?;
     Ok(Setup {
@@ -173,15 +169,6 @@ fn refusal(uid: u32, sudo_uid: Option<&str>, apple: bool) -> Option<String> {
         )),
         _ => None,
     }
-}
-
-/// The first `bach` in an absolute `PATH` entry that `is_this` says is this
-/// executable: the unresolved path (`/opt/homebrew/bin/bach`, not the
-/// versioned `/opt/homebrew/Cellar/bach/0.1.0/bin/bach` it links to), which
-/// still names bach after an upgrade.
-pub fn on_path(path: &str, is_this: impl Fn(&Path) -> bool) -> Option<std::path::PathBuf> {
-    let dirs = path.split(':').map(Path::new).filter(|d| d.is_absolute());
-    dirs.map(|d| d.join("bach")).find(|p| is_this(p))
 }
 
 /// `path` with each of `dirs` that it lacks appended, in order.

@@ -79,7 +79,7 @@ fn the_path_of_bach_is_the_first_path_entry_that_is_this_bach() {
         ("", None),
     ];
     for &(path, want) in cases {
-        let got = on_path(path, is_this);
+        let got = crate::home::on_path(path, is_this);
         assert_eq!(got.as_deref().map(|p| p.to_str().unwrap()), want, "{path}");
     }
 }

@@ -196,11 +196,8 @@ fn agent() -> Option<i32> {
 /// This bach's absolute path, as found on `PATH` where it is there (so an
 /// upgrade keeps the hook working), else as the kernel names it.
 fn this_bach() -> Option<String> {
-    let exe = crate::home::exe().ok()?;
-    let real = std::fs::canonicalize(&exe).ok();
-    let same = |p: &Path| real.is_some() && std::fs::canonicalize(p).ok() == real;
     let path = std::env::var("PATH").unwrap_or_default();
-    let exe = crate::service::on_path(&path, same).unwrap_or(exe);
+    let exe = crate::home::named_on(&path, crate::home::exe().ok()?);
     exe.to_str().filter(|p| p.starts_with('/') && !text::has_control(p)).map(String::from)
 }
 
