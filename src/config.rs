@@ -2,6 +2,7 @@
 //! range. Parsing is pure; an unknown key (with a hint), a duplicate, a bad
 //! or out-of-range value is an error naming the file, line and key.
 
+use crate::attention::Attention;
 use crate::kv;
 use crate::text::escape;
 use std::path::Path;
@@ -29,6 +30,12 @@ pub struct Config {
     pub judge_timeout_seconds: u64,
     /// A log larger than this is rotated.
     pub log_max_bytes: u64,
+    /// The watcher's attention states that start the judge.
+    pub judge_on: Vec<Attention>,
+    /// An open shell call with nothing running this long: `needs_you`.
+    pub permission_seconds: u64,
+    /// Working with no growth and nothing running this long: `stalled`.
+    pub stall_seconds: u64,
 }
 
 impl Default for Config {
@@ -44,6 +51,9 @@ impl Default for Config {
             judge_command: None,
             judge_timeout_seconds: 60,
             log_max_bytes: 1 << 20,
+            judge_on: vec![Attention::TurnDone, Attention::NeedsYou],
+            permission_seconds: 20,
+            stall_seconds: 900,
         }
     }
 }
@@ -61,6 +71,9 @@ const KEYS: &[(&str, u64, u64)] = &[
     ("judge_command", 0, 0),
     ("judge_timeout_seconds", 1, 3600),
     ("log_max_bytes", 4096, 1 << 40),
+    ("judge_on", 0, 0),
+    ("permission_seconds", 1, 3600),
+    ("stall_seconds", 60, DAY),
 ];
 
 impl Config {
@@ -91,6 +104,9 @@ impl Config {
                 "judge_timeout_seconds" => c.judge_timeout_seconds = num()?,
                 "log_max_bytes" => c.log_max_bytes = num()?,
                 "judge_command" => c.judge_command = Some(f.value.to_string()),
+                "judge_on" => c.judge_on = judge_on(f.value).map_err(err)?,
+                "permission_seconds" => c.permission_seconds = num()?,
+                "stall_seconds" => c.stall_seconds = num()?,
                 // The one key left in KEYS is the bool `watch_on_launch`.
                 _ => match f.value {
                     "true" | "false" => c.watch_on_launch = f.value == "true",
@@ -127,6 +143,30 @@ impl Config {
             Config::default()
         })
     }
+}
+
+/// The states `judge_on` may name: the watcher's own (a reader's
+/// `stalled` and `gone` are never seen by a watcher).
+const JUDGE_STATES: [Attention; 4] =
+    [Attention::Working, Attention::Tool, Attention::NeedsYou, Attention::TurnDone];
+
+/// A comma list of the watcher's attention states, each once.
+fn judge_on(value: &str) -> Result<Vec<Attention>, String> {
+    let mut states = Vec::new();
+    for word in value.split(',').map(str::trim) {
+        let state = Attention::parse(word).filter(|a| JUDGE_STATES.contains(a));
+        match state {
+            Some(a) if !states.contains(&a) => states.push(a),
+            Some(_) => return Err(format!("'judge_on' names '{word}' twice")),
+            None => {
+                return Err(format!(
+                    "'judge_on' names unknown state '{}' (choose from working, tool, needs_you, turn_done)",
+                    escape(word)
+                ))
+            }
+        }
+    }
+    Ok(states)
 }
 
 fn unknown_key(key: &str) -> String {
@@ -175,7 +215,8 @@ mod tests {
         let c = parse(
             "daemon_reconcile_seconds = 1\nbackoff_base_seconds = 2\nbackoff_max_seconds = 8\n\
              backoff_reset_seconds = 9\nstray_grace_seconds = 0\nwatch_on_launch = false\nidle_seconds = 3\n\
-             judge_command = echo done # really\njudge_timeout_seconds = 4\nlog_max_bytes = 4096\n",
+             judge_command = echo done # really\njudge_timeout_seconds = 4\nlog_max_bytes = 4096\n\
+             judge_on = working, tool,needs_you\npermission_seconds = 5\nstall_seconds = 60\n",
         )
         .unwrap();
         assert_eq!(
@@ -191,6 +232,9 @@ mod tests {
                 judge_command: Some("echo done # really".into()),
                 judge_timeout_seconds: 4,
                 log_max_bytes: 4096,
+                judge_on: vec![Attention::Working, Attention::Tool, Attention::NeedsYou],
+                permission_seconds: 5,
+                stall_seconds: 60,
             }
         );
     }
@@ -214,7 +258,19 @@ mod tests {
             ("backoff_base_seconds = 10\nbackoff_max_seconds = 5", "/h/config:2: 'backoff_max_seconds' (5) must not be below backoff_base_seconds (10)"),
             ("backoff_base_seconds = 400", "/h/config:1: 'backoff_max_seconds' (300) must not be below backoff_base_seconds (400)"),
             ("WATCH_ON_LAUNCH = true", "/h/config:1: unknown key 'WATCH_ON_LAUNCH' (did you mean 'watch_on_launch'?)"),
-            ("judge = x", "/h/config:1: unknown key 'judge' (did you mean 'judge_command'?)"),
+            ("judge = x", "/h/config:1: unknown key 'judge' (did you mean 'judge_on'?)"),
+            ("judge_comand = x", "/h/config:1: unknown key 'judge_comand' (did you mean 'judge_command'?)"),
+            ("judge_on = turn_done,stalled", "/h/config:1: 'judge_on' names unknown state 'stalled' (choose from working, tool, needs_you, turn_done)"),
+            ("judge_on = idle", "/h/config:1: 'judge_on' names unknown state 'idle' (choose from working, tool, needs_you, turn_done)"),
+            ("judge_on = gone", "/h/config:1: 'judge_on' names unknown state 'gone' (choose from working, tool, needs_you, turn_done)"),
+            ("judge_on = turn_done,,tool", "/h/config:1: 'judge_on' names unknown state '' (choose from working, tool, needs_you, turn_done)"),
+            ("judge_on = Tool", "/h/config:1: 'judge_on' names unknown state 'Tool' (choose from working, tool, needs_you, turn_done)"),
+            ("judge_on = tool,tool", "/h/config:1: 'judge_on' names 'tool' twice"),
+            ("permission_seconds = 0", "/h/config:1: 'permission_seconds' must be between 1 and 3600, not 0"),
+            ("permission_seconds = 3601", "/h/config:1: 'permission_seconds' must be between 1 and 3600, not 3601"),
+            ("stall_seconds = 59", "/h/config:1: 'stall_seconds' must be between 60 and 86400, not 59"),
+            ("stall_seconds = 86401", "/h/config:1: 'stall_seconds' must be between 60 and 86400, not 86401"),
+            ("stall_second = 100", "/h/config:1: unknown key 'stall_second' (did you mean 'stall_seconds'?)"),
         ];
         for (text, want) in cases {
             assert_eq!(parse(text).unwrap_err(), want, "for {text:?}");

@@ -1,17 +1,20 @@
 //! The watcher, `bach internal session-watch --key KEY ARTIFACT`: holds the
 //! artifact's lock for life, follows the artifact, publishes what it sees
-//! in `watch/KEY.status`, and runs the judge when the session turns idle.
+//! (and what the agent is doing) in `watch/KEY.status`, and runs the judge
+//! when the agent's attention enters a state of `judge_on`.
 //!
 //! Invariants: at most one watcher per key (the lock is taken before
 //! anything is read or written); the status file is always a consistent
-//! checkpoint (see `follow`); a judge, a broken config, an unreadable
-//! artifact or an unwritable log never ends the watcher; every exit path
-//! kills the judge's group (by dropping it).
+//! checkpoint (see `follow`); a change of attention is published at once;
+//! a judge, a broken config, an unreadable artifact or an unwritable log
+//! never ends the watcher; every exit path kills the judge's group (by
+//! dropping it).
 
 mod follow;
 mod judge;
 pub mod status;
 
+use crate::attention::Attention;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::home::Home;
@@ -19,7 +22,7 @@ use crate::lock::{self, Held, Taken};
 use crate::signals::SelfPipe;
 use crate::store::{self, Store};
 use crate::{files, log, procs, sys};
-use follow::{Follower, Mark, Sight};
+use follow::{Follower, Resume, Sight};
 use judge::Judge;
 use status::{Status, WatchState};
 use std::os::fd::AsFd;
@@ -94,8 +97,10 @@ struct Watcher {
     config_error: Option<String>,
     follow: Follower,
     judge: Option<Judge>,
-    /// The `last_activity` whose idle period was judged.
-    judged: Option<u64>,
+    /// The attention and its `attention_since` whose period was judged.
+    judged: Option<(Attention, u64)>,
+    /// For `other` agents, attention from growth and since when.
+    other: Option<(Attention, u64)>,
     judges: u64,
     /// pid, artifact, and the last judge run's fields.
     base: Status,
@@ -117,7 +122,8 @@ impl Watcher {
         let text = files::read_small(&home.status(&key), files::RECORD_MAX);
         let saved = text.ok().flatten().and_then(|t| Status::parse(&t));
         let saved = saved.filter(|s| s.artifact == artifact).unwrap_or_default();
-        let follow = Follower::new(PathBuf::from(&artifact), Mark::saved(&saved));
+        let follow = Follower::new(PathBuf::from(&artifact), Resume::of(&saved));
+        let other = (!saved.content()).then(|| saved.saved.attention.zip(saved.attention_since));
         let mut w = Watcher {
             home,
             key,
@@ -126,6 +132,7 @@ impl Watcher {
             follow,
             judge: None,
             judged: None,
+            other: other.flatten(),
             judges: 0,
             // The judge a previous watcher ran is not ours to claim.
             base: Status {
@@ -157,7 +164,8 @@ impl Watcher {
             }
             let now = crate::time::now();
             let more = self.follow.tick(now);
-            self.tend_judge(now);
+            self.track_other(now);
+            self.tend_judge(now, more);
             if caught.stop {
                 // Read what is left (for two seconds at most), then go.
                 let limit = Instant::now() + Duration::from_secs(2);
@@ -197,8 +205,46 @@ impl Watcher {
         }
     }
 
+    /// For `other` agents: `working` while growing within `idle_seconds`,
+    /// `turn_done` after (today's idle), each since its period began.
+    fn track_other(&mut self, now: u64) {
+        let want = match self.state(now) {
+            WatchState::Active => Some(Attention::Working),
+            WatchState::Idle => Some(Attention::TurnDone),
+            WatchState::Absent | WatchState::Unreadable => None,
+        };
+        if want == self.other.map(|o| o.0) {
+            return;
+        }
+        let last = self.follow.last_activity.unwrap_or(now);
+        self.other = want.map(|a| match a {
+            Attention::TurnDone => (a, last.saturating_add(self.config.idle_seconds).min(now)),
+            _ => (a, last),
+        });
+    }
+
+    /// What the agent is doing, its reason and since when: from the
+    /// transcript's content, or for `other` agents from its growth.
+    fn attention(&self) -> (Option<Attention>, String, Option<u64>) {
+        if self.follow.content() {
+            let s = self.follow.saved();
+            return (s.attention, s.reason.clone(), self.follow.attention_since());
+        }
+        let idle = crate::text::duration(self.config.idle_seconds);
+        match self.other {
+            Some((a @ Attention::TurnDone, since)) => {
+                (Some(a), format!("no growth for {idle}"), Some(since))
+            }
+            Some((a, since)) => (Some(a), "growing".into(), Some(since)),
+            None => (None, String::new(), None),
+        }
+    }
+
     fn status(&self, now: u64) -> Status {
         let m = self.follow.mark;
+        let (attention, reason, attention_since) = self.attention();
+        let mut saved = self.follow.saved().clone();
+        (saved.attention, saved.reason) = (attention, reason);
         let mut errors = Vec::new();
         if let Sight::Unreadable(why) = &self.follow.sight {
             errors.push(why.as_str());
@@ -214,6 +260,8 @@ impl Watcher {
             dev: m.dev,
             ino: m.ino,
             error: Some(errors.join("; ")).filter(|e| !e.is_empty()),
+            saved,
+            attention_since,
             ..self.base.clone()
         }
     }
@@ -225,7 +273,10 @@ impl Watcher {
         let old = self.published.as_ref();
         let new_state = old.map_or(true, |o| o.state != status.state);
         let judge = old.is_some_and(|o| o.judge_pgid != status.judge_pgid);
-        let urgent = new_state || judge || old.is_some_and(|o| o.error != status.error);
+        let (a, tool) = (status.saved.attention, &status.saved.tool);
+        let moved = old.is_some_and(|o| (o.saved.attention, &o.saved.tool) != (a, tool));
+        let new_attention = old.map_or(a.is_some(), |o| o.saved.attention != a);
+        let urgent = new_state || judge || moved || old.is_some_and(|o| o.error != status.error);
         let due = urgent || force || self.published_at.elapsed() >= PUBLISH_EVERY;
         if old == Some(&status) || !due {
             return;
@@ -236,6 +287,9 @@ impl Watcher {
             Ok(()) => {
                 if new_state {
                     log::stamped(&format!("now {}", status.state.as_str()));
+                }
+                if let Some(a) = a.filter(|_| new_attention) {
+                    log::stamped(&format!("attention {}: {}", a.as_str(), status.saved.reason));
                 }
                 (self.published, self.publish_failing) = (Some(status), false);
             }
@@ -274,8 +328,10 @@ impl Watcher {
         }
     }
 
-    /// Reaps a finished judge, or starts one when an idle period begins.
-    fn tend_judge(&mut self, now: u64) {
+    /// Reaps a finished judge, or starts one when attention enters a state
+    /// of `judge_on` (once per such period; never while catching up, when
+    /// `more` is left to read and the state is not today's yet).
+    fn tend_judge(&mut self, now: u64, more: bool) {
         if let Some(j) = &mut self.judge {
             if let Some((verdict, exit)) = j.check(Instant::now()) {
                 self.judge = None;
@@ -283,17 +339,19 @@ impl Watcher {
             }
             return;
         }
-        let period = self.follow.last_activity;
-        if self.state(now) != WatchState::Idle || self.judged == period {
+        let (Some(attention), reason, Some(since)) = self.attention() else { return };
+        let period = Some((attention, since));
+        if more || !self.config.judge_on.contains(&attention) || self.judged == period {
             return;
         }
         self.judged = period;
-        // A previous watcher's verdict given after the last growth settled
-        // this period already: a restart is no news.
-        let settled = self.judges == 0 && self.base.verdict_at >= period;
+        // A previous watcher's verdict given since this period began
+        // settled it already: a restart is no news.
+        let settled = self.judges == 0 && self.base.verdict_at >= Some(since);
         let Some(command) = self.config.judge_command.clone().filter(|_| !settled) else { return };
         self.judges += 1;
-        let env = judge::env(&self.home, &self.key, &self.base.artifact);
+        let mut env = judge::env(&self.home, &self.key, &self.base.artifact);
+        env.extend([("BACH_ATTENTION", attention.as_str().to_string()), ("BACH_REASON", reason)]);
         // Unique across runs: a watcher killed between creating and
         // unlinking its judge's input must not block the next one's.
         let name = format!(".{}.judge.{}.{}", self.key, sys::getpid(), self.judges);
