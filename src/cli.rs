@@ -75,6 +75,18 @@ pub enum Command {
     SessionEnd { id: String },
     /// `bach sessions list [--json]`
     SessionList { json: bool },
+    /// `bach sessions show ID [--json]`
+    SessionShow { id: String, json: bool },
+    /// `bach sessions wait [ID...] [--until STATES] [--timeout SECS] [--now]
+    /// [--after CURSOR] [--json]`
+    SessionWait {
+        ids: Vec<String>,
+        until: crate::cursor::States,
+        timeout: Option<u64>,
+        now: bool,
+        after: Option<crate::cursor::Snapshot>,
+        json: bool,
+    },
     /// `bach daemon run [--standby]`
     DaemonRun { standby: bool },
     /// `bach daemon status [--json]`
@@ -224,14 +236,24 @@ enum SessionCmd {
     Start,
     End,
     List,
+    Show,
+    Wait,
 }
 
 fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
-    let known =
-        [("start", SessionCmd::Start), ("end", SessionCmd::End), ("list", SessionCmd::List)];
+    let known = [
+        ("start", SessionCmd::Start),
+        ("end", SessionCmd::End),
+        ("list", SessionCmd::List),
+        ("show", SessionCmd::Show),
+        ("wait", SessionCmd::Wait),
+    ];
     let Some(cmd) = subcommand(p, "sessions", &known)? else {
         return Ok(Command::Help(Topic::Sessions));
     };
+    if cmd == SessionCmd::Wait {
+        return wait(p);
+    }
     let (mut artifact, mut task, mut pid, mut ident, mut no_watch, mut json, mut target) =
         (None, None, None, None, false, false, None);
     while let Some(arg) = p.next()? {
@@ -248,8 +270,10 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
                 pid = Some(n.ok_or_else(|| Error::usage("--pid must be a positive process id"))?);
             }
             (Long("no-watch"), SessionCmd::Start) => no_watch = true,
-            (Long("json"), SessionCmd::List) => json = true,
-            (Value(v), SessionCmd::End) if target.is_none() => target = Some(id(v, "session id")?),
+            (Long("json"), SessionCmd::List | SessionCmd::Show) => json = true,
+            (Value(v), SessionCmd::End | SessionCmd::Show) if target.is_none() => {
+                target = Some(id(v, "session id")?)
+            }
             (arg, _) => return Err(arg.unexpected().into()),
         }
     }
@@ -263,7 +287,46 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
             id: target.ok_or_else(|| Error::usage("missing session ID for 'sessions end'"))?,
         }),
         SessionCmd::List => Ok(Command::SessionList { json }),
+        SessionCmd::Show => Ok(Command::SessionShow {
+            id: target.ok_or_else(|| Error::usage("missing session ID for 'sessions show'"))?,
+            json,
+        }),
+        // Parsed by `wait` above.
+        SessionCmd::Wait => Err(Error::usage("'sessions wait' is parsed on its own")),
     }
+}
+
+/// `sessions wait [ID...] [--until STATES] [--timeout SECS] [--now]
+/// [--after CURSOR] [--json]`
+fn wait(p: &mut lexopt::Parser) -> Result<Command> {
+    let (mut ids, mut until, mut timeout, mut now, mut after, mut json) =
+        (Vec::new(), crate::cursor::States::default(), None, false, None, false);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("help") | Short('h') => return Ok(Command::Help(Topic::Sessions)),
+            Long("until") => {
+                until = crate::cursor::States::parse(&text(p.value()?, "--until")?)
+                    .map_err(Error::usage)?
+            }
+            Long("timeout") => timeout = Some(number::<u64>(p.value()?, "--timeout")?),
+            Long("now") => now = true,
+            Long("after") => {
+                after = Some(
+                    crate::cursor::parse(&text(p.value()?, "--after")?).map_err(Error::usage)?,
+                )
+            }
+            Long("json") => json = true,
+            Value(v) => ids.push(id(v, "session id")?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    if timeout.is_some_and(|t| t > MAX_TIMEOUT) {
+        return Err(Error::usage(format!("--timeout must be at most {MAX_TIMEOUT} seconds")));
+    }
+    if now && after.is_some() {
+        return Err(Error::usage("--now and --after cannot be given together"));
+    }
+    Ok(Command::SessionWait { ids, until, timeout, now, after, json })
 }
 
 fn service(v: OsString) -> Result<Service> {

@@ -20,13 +20,23 @@ fn base() -> Facts<'static> {
     }
 }
 
+/// The expected answer; the rule follows from the reason each rule gives.
 fn want(
     attention: Option<Attention>,
     reason: &str,
     since: Option<u64>,
     due: Option<u64>,
 ) -> Refined {
-    Refined { attention, reason: reason.into(), since, due }
+    let rule = match reason {
+        "agent exited" => Rule::Gone,
+        "permission prompt" | "waiting" => Rule::Registry,
+        APPROVAL => Rule::Approval,
+        r if r.starts_with("hook: ") => Rule::Hint,
+        r if r.starts_with("no growth and nothing running") => Rule::Stalled,
+        "tasks done" | "ended" | "clear" | "x" => Rule::Ended,
+        _ => Rule::Watcher,
+    };
+    Refined { attention, reason: reason.into(), since, due, rule }
 }
 
 const WAITING: Registry = Registry {

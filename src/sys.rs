@@ -169,6 +169,33 @@ pub fn poll(fds: &[BorrowedFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
     }
 }
 
+/// Waits like [`poll`] on `fds` (for input) and on `out`, a descriptor
+/// written to, for its reader going away only (`events = 0`: a terminal's
+/// pending input or a pipe with room never wakes it). Returns the readiness
+/// of `fds` and whether `out` hung up, failed or is not open
+/// (`POLLHUP`, `POLLERR`, `POLLNVAL`).
+pub fn poll_hangup(
+    fds: &[BorrowedFd],
+    out: BorrowedFd,
+    timeout_ms: i32,
+) -> io::Result<(Vec<bool>, bool)> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+        .collect();
+    pfds.push(libc::pollfd { fd: out.as_raw_fd(), events: 0, revents: 0 });
+    // SAFETY: pfds is a valid array of pfds.len() pollfd structures.
+    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+    match check(n) {
+        Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(e),
+        _ => {
+            let gone = libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
+            let hung = pfds.pop().is_some_and(|p| p.revents & gone != 0);
+            Ok((pfds.iter().map(|p| p.revents != 0).collect(), hung))
+        }
+    }
+}
+
 /// What a read without blocking found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ready {
@@ -338,6 +365,21 @@ mod tests {
         use crate::reconcile::Exit;
         assert_eq!(exit_of(3 << 8), Exit::Code(3));
         assert_eq!(exit_of(9), Exit::Signal(9));
+    }
+
+    #[test]
+    fn a_writer_learns_that_its_reader_is_gone() {
+        let (r, w) = pipe().unwrap();
+        let (_, hung) = poll_hangup(&[], w.as_fd(), 0).unwrap();
+        assert!(!hung, "a pipe with a reader and room");
+        drop(r);
+        let (_, hung) = poll_hangup(&[], w.as_fd(), 1000).unwrap();
+        assert!(hung, "the reader closed");
+        let (r2, w2) = pipe().unwrap();
+        // SAFETY: w2 is an open pipe end; the byte outlives the call.
+        assert_eq!(unsafe { libc::write(w2.as_raw_fd(), b"x".as_ptr().cast(), 1) }, 1);
+        let (ready, hung) = poll_hangup(&[r2.as_fd()], w.as_fd(), 0).unwrap();
+        assert_eq!((ready, hung), (vec![true], true));
     }
 
     #[test]

@@ -6,8 +6,11 @@
 
 pub mod lifecycle;
 pub mod sessions;
+pub mod show;
+mod show_text;
 pub mod status;
 pub mod tasks;
+pub mod wait;
 
 use crate::config::Config;
 use crate::error::{Error, Result};

@@ -1,0 +1,392 @@
+//! `bach sessions wait`: blocks until a session *enters* one of STATES
+//! (see [`crate::cursor`] for what that means and for the cursor), prints
+//! it and exits 0; 124 when `--timeout` passed; 1 when there is nothing to
+//! wait for or nobody reads its output any more.
+//!
+//! It sleeps in one `poll()`: on change notification for `watch/` (status
+//! files, hints), `sessions/` and each agent's Claude registry folder and
+//! file, on a pid handle per live agent, and on its own stdout (a reader
+//! that went away, a dropped SSH connection, ends it at once). `ps` is read
+//! only at the first look, when a handle fires, when a session with a pid
+//! appears, when a refined state falls due (a permission or stall timer)
+//! and every [`AUDIT`]; where events are missing it looks every
+//! [`POLL_EVERY`] instead.
+//!
+//! Invariant: a look happens after every wake-up and the watches are armed
+//! before the look that relies on them, so nothing that changes while it
+//! waits goes unseen; between two looks at least [`GAP`] passes, so a flood
+//! of status writes costs a bounded number of looks.
+
+use super::open;
+use crate::cursor::{self, Event, Seen, Snapshot, States};
+use crate::error::{Error, Result};
+use crate::events::{Events, Fired, PidWatch, Watch};
+use crate::home::Records;
+use crate::json::Json;
+use crate::look::{self, Context, Memory, View};
+use crate::ps::Proc;
+use crate::store::{Life, Session, Store};
+use crate::{config::Config, log, ps, sys, time};
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// `ps` is read at least this often. The config key `audit_seconds` is
+/// introduced with the daemon's events; until it is read here, its
+/// default stands in.
+const AUDIT: Duration = Duration::from_secs(300);
+/// The shortest time between two looks.
+const GAP: Duration = Duration::from_millis(100);
+/// Without change notification: a look this often.
+const POLL_EVERY: Duration = Duration::from_millis(250);
+/// Agents without a pid handle: `ps` this often.
+const PS_EVERY: Duration = Duration::from_millis(500);
+
+/// What `sessions wait` was given.
+#[derive(Debug, Clone, Default)]
+pub struct Wait {
+    /// The sessions to wait for; none: every session, also new ones.
+    pub ids: Vec<String>,
+    /// `--until`
+    pub until: States,
+    /// `--timeout SECS`
+    pub timeout: Option<u64>,
+    /// `--now`: a session already in a state counts.
+    pub now: bool,
+    /// `--after CURSOR`: start from that snapshot.
+    pub after: Option<Snapshot>,
+    /// `--json`
+    pub json: bool,
+}
+
+/// `sessions wait`
+pub fn wait(w: &Wait) -> Result<u8> {
+    let (st, config) = open()?;
+    let deadline = w.timeout.map(|t| Instant::now() + Duration::from_secs(t));
+    let mut me = Waiter::new(st, config);
+    let mut before = if w.now { Some(Snapshot::new()) } else { w.after.clone() };
+    loop {
+        let now = time::now();
+        let views = me.look(now)?;
+        let seen: Vec<Seen> = views.iter().filter(|v| named(w, v)).map(seen).collect();
+        let snap = cursor::snapshot(&w.until, &seen);
+        match &before {
+            None => before = Some(snap.clone()),
+            Some(b) => {
+                let events = cursor::entered(b, &w.until, &seen, now);
+                if !events.is_empty() {
+                    print(w.json, &events, &snap);
+                    return Ok(0);
+                }
+            }
+        }
+        if let Some(why) = nothing_to_wait_for(&w.ids, &views) {
+            return Err(Error::fail(format!("nothing to wait for: {why}")));
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            print(w.json, &[], &snap);
+            return Ok(124);
+        }
+        let armed = me.arm(&views);
+        if !armed && me.sleep(deadline) {
+            log::warn("the reader of the output is gone; stopping");
+            return Ok(1);
+        }
+    }
+}
+
+fn named(w: &Wait, v: &View) -> bool {
+    w.ids.is_empty() || w.ids.contains(&v.session.id)
+}
+
+fn seen(v: &View) -> Seen {
+    Seen {
+        id: v.session.id.clone(),
+        attention: v.refined.attention,
+        since: v.refined.since,
+        reason: v.refined.reason.clone(),
+        ended: v.session.ended,
+    }
+}
+
+/// When every named session is unknown, gone or ended: which and why.
+fn nothing_to_wait_for(ids: &[String], views: &[View]) -> Option<String> {
+    let mut why = Vec::new();
+    for id in ids {
+        match views.iter().find(|v| &v.session.id == id).map(|v| v.life) {
+            None => why.push(format!("{id} is unknown")),
+            Some(Life::Gone) => why.push(format!("{id} is gone")),
+            Some(Life::Ended) => why.push(format!("{id} has ended")),
+            Some(Life::Live) => return None,
+        }
+    }
+    (!why.is_empty()).then(|| why.join(", "))
+}
+
+/// `ID STATE REASON` lines, then `cursor CURSOR`; or the JSON document.
+fn print(json: bool, events: &[Event], snap: &Snapshot) {
+    let cursor = cursor::render(snap);
+    if json {
+        let event = |e: &Event| {
+            Json::Obj(vec![
+                ("id", Json::Str(e.id.clone())),
+                ("attention", Json::Str(e.state.into())),
+                ("reason", Json::Str(e.reason.clone())),
+                ("at", Json::Int(e.at as i64)),
+            ])
+        };
+        let doc = Json::document(vec![
+            ("events", Json::Arr(events.iter().map(event).collect())),
+            ("cursor", Json::Str(cursor)),
+        ]);
+        say!("{}", doc.render());
+        return;
+    }
+    for e in events {
+        say!("{} {} {}", e.id, e.state, crate::text::escape(&e.reason));
+    }
+    say!("cursor {cursor}");
+}
+
+/// Everything the wait keeps between looks.
+struct Waiter {
+    st: Store,
+    config: Config,
+    events: Option<Events>,
+    /// Watched paths with the inode they watch (a replaced one is re-armed).
+    paths: BTreeMap<PathBuf, (Watch, u64, u64)>,
+    /// Agents with a pid handle.
+    pids: BTreeSet<i32>,
+    /// Some live agent has no handle: `ps` tells when it ends.
+    unwatched: bool,
+    procs: Option<Vec<Proc>>,
+    ps_at: Option<Instant>,
+    /// The sessions the last `ps` read knew.
+    known: BTreeSet<String>,
+    /// A handle fired or a watch could not be opened: `ps` at once.
+    ps_now: bool,
+    /// The wall time the last `ps` read was for (a due state after it
+    /// needs a new read).
+    ps_wall: u64,
+    /// The earliest time a refined state would change by itself.
+    due: Option<u64>,
+    /// A path to watch does not exist (yet): look on a timer too.
+    missing: bool,
+    memory: Memory,
+    warned: BTreeSet<String>,
+    looked_at: Option<Instant>,
+    ps_failing: bool,
+}
+
+impl Waiter {
+    fn new(st: Store, config: Config) -> Waiter {
+        Waiter {
+            st,
+            config,
+            events: Events::new().ok(),
+            paths: BTreeMap::new(),
+            pids: BTreeSet::new(),
+            unwatched: false,
+            procs: None,
+            ps_at: None,
+            known: BTreeSet::new(),
+            ps_now: true,
+            ps_wall: 0,
+            due: None,
+            missing: false,
+            memory: Memory::default(),
+            warned: BTreeSet::new(),
+            looked_at: None,
+            ps_failing: false,
+        }
+    }
+
+    /// One look, at least [`GAP`] after the last; `ps` first when it is due.
+    fn look(&mut self, now: u64) -> Result<Vec<View>> {
+        if let Some(rest) = self.looked_at.map(|t| GAP.saturating_sub(t.elapsed())) {
+            let _ = sys::poll(&[], sys::poll_ms(rest));
+        }
+        let unreadable = |p: crate::store::Problem| Error::fail(format!("cannot read {p}"));
+        let (sessions, p1) = self.st.sessions().map_err(unreadable)?;
+        let (tasks, p2) = self.st.tasks().map_err(unreadable)?;
+        for p in p1.iter().chain(&p2) {
+            if self.warned.insert(p.to_string()) {
+                log::warn(&format!("skipped {p}"));
+            }
+        }
+        let fresh = sessions.iter().any(|s| s.pid.is_some() && !self.known.contains(&s.id));
+        if fresh || self.ps_due(now) {
+            self.read_ps(&sessions, now);
+        }
+        self.looked_at = Some(Instant::now());
+        let procs = self.procs.as_deref();
+        let cx = Context { home: &self.st.home, config: &self.config, procs, now };
+        let views = look::look(&cx, sessions, &tasks, &mut self.memory);
+        self.due = views.iter().filter_map(|v| v.refined.due).min();
+        Ok(views)
+    }
+
+    /// How long `ps` may go unread now.
+    fn ps_every(&self) -> Duration {
+        match self.unwatched || self.events.is_none() {
+            true => PS_EVERY,
+            false => AUDIT,
+        }
+    }
+
+    /// A refined state's timer that ran out since the last `ps` read.
+    fn pending_due(&self) -> Option<u64> {
+        self.due.filter(|&d| d > self.ps_wall)
+    }
+
+    fn ps_due(&self, now: u64) -> bool {
+        let late = self.ps_at.map_or(true, |t| t.elapsed() >= self.ps_every());
+        self.ps_now || late || self.pending_due().is_some_and(|d| d <= now)
+    }
+
+    fn read_ps(&mut self, sessions: &[Session], now: u64) {
+        (self.ps_at, self.ps_now, self.ps_wall) = (Some(Instant::now()), false, now);
+        self.known = sessions.iter().map(|s| s.id.clone()).collect();
+        let mut procs = match crate::procs::snapshot() {
+            Ok(p) => p,
+            Err(e) => {
+                if !std::mem::replace(&mut self.ps_failing, true) {
+                    log::warn(&format!("{e}; agents are taken to run"));
+                }
+                return self.procs = None;
+            }
+        };
+        self.ps_failing = false;
+        crate::procs::add_ticks(&mut procs, &sessions.iter().filter_map(|s| s.pid).collect());
+        self.procs = Some(procs);
+    }
+
+    /// Watches what the next look reads: `watch/`, `sessions/`, each
+    /// agent's registry folder and file, and each live agent by a pid
+    /// handle. Returns whether the next look must come at once (something
+    /// new is watched, so what changed before it was must be read; or an
+    /// agent was found gone).
+    fn arm(&mut self, views: &[View]) -> bool {
+        let Some(events) = &mut self.events else {
+            self.unwatched = true;
+            return false;
+        };
+        let home = &self.st.home;
+        let mut want = vec![(home.watch(), true), (home.records(Records::Sessions), true)];
+        for path in views.iter().filter_map(|v| v.registry_path.as_ref()) {
+            want.extend(path.parent().map(|dir| (dir.to_path_buf(), true)));
+            want.push((path.clone(), false));
+        }
+        self.paths.retain(|path, (w, ..)| {
+            let keep = want.iter().any(|(p, _)| p == path);
+            if !keep {
+                events.forget(*w);
+            }
+            keep
+        });
+        let (mut added, mut missing) = (false, false);
+        for (path, dir) in want {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                missing = true;
+                continue;
+            };
+            let id = (meta.dev(), meta.ino());
+            match self.paths.get(&path) {
+                Some(&(_, dev, ino)) if (dev, ino) == id => continue,
+                Some(&(w, ..)) => events.forget(w),
+                None => {}
+            }
+            self.paths.remove(&path);
+            let watched = if dir { events.watch_dir(&path) } else { events.watch_file(&path) };
+            if let Ok(w) = watched {
+                self.paths.insert(path, (w, id.0, id.1));
+                added = true;
+            }
+        }
+        self.missing = missing;
+        added | self.arm_pids(views)
+    }
+
+    /// A pid handle on every live agent, confirmed by its uid and start;
+    /// one found gone asks for `ps` at once.
+    fn arm_pids(&mut self, views: &[View]) -> bool {
+        let (Some(events), Some(procs)) = (&mut self.events, &self.procs) else { return false };
+        let live: BTreeMap<i32, &Proc> = views
+            .iter()
+            .filter(|v| v.life == Life::Live)
+            .filter_map(|v| ps::find(procs, v.session.pid?).filter(|p| !p.zombie))
+            .map(|p| (p.pid, p))
+            .collect();
+        for pid in self.pids.iter().filter(|pid| !live.contains_key(pid)) {
+            events.forget_pid(*pid);
+        }
+        self.pids.retain(|pid| live.contains_key(pid));
+        self.unwatched = false;
+        let new: Vec<(i32, &Proc)> = live
+            .iter()
+            .filter(|(pid, _)| !self.pids.contains(pid))
+            .map(|(&k, &p)| (k, p))
+            .collect();
+        for (pid, p) in new {
+            // What `sys::proc_stat` calls the start: ticks on Linux,
+            // seconds on macOS.
+            let start =
+                if cfg!(target_os = "linux") { p.ticks } else { time::lstart_secs(&p.start) };
+            match start.map(|s| events.watch_pid_checked(pid, p.uid, s)) {
+                Some(Ok(PidWatch::Watched)) => _ = self.pids.insert(pid),
+                Some(Ok(PidWatch::Gone)) => self.ps_now = true,
+                Some(Err(_)) | None => self.unwatched = true,
+            }
+        }
+        self.ps_now
+    }
+
+    /// Sleeps in `poll()` until an event, a deadline (the timeout, a
+    /// refined state's timer, the next audit) or the reader of stdout going
+    /// away; returns whether it went away.
+    fn sleep(&mut self, deadline: Option<Instant>) -> bool {
+        let since_ps = self.ps_at.map_or(Duration::ZERO, |t| t.elapsed());
+        let mut t = self.ps_every().saturating_sub(since_ps);
+        if self.events.is_none() || self.missing {
+            t = t.min(POLL_EVERY);
+        }
+        if let Some(d) = deadline {
+            t = t.min(d.saturating_duration_since(Instant::now()));
+        }
+        if let Some(due) = self.pending_due() {
+            let ms = due.saturating_mul(1000).saturating_sub(time::wall_ms());
+            t = t.min(Duration::from_millis(ms));
+        }
+        let stdout = std::io::stdout();
+        let fds = self.events.as_ref().map_or(Vec::new(), Events::fds);
+        let polled = sys::poll_hangup(&fds, stdout.as_fd(), sys::poll_ms(t));
+        drop(fds);
+        match polled {
+            Ok((_, true)) => return true,
+            Ok((ready, false)) if ready.contains(&true) => self.drain(),
+            Ok(_) => {}
+            Err(e) => {
+                log::warn(&format!("poll: {e}"));
+                let _ = sys::poll(&[], sys::poll_ms(POLL_EVERY)); // never a busy loop
+            }
+        }
+        false
+    }
+
+    /// What fired: an agent's exit asks for `ps`; a changed file only for
+    /// the look that follows every wake-up.
+    fn drain(&mut self) {
+        let Some(events) = &mut self.events else { return };
+        for fired in events.drain().unwrap_or_default() {
+            match fired {
+                Fired::Exited(pid) => {
+                    self.pids.remove(&pid);
+                    self.ps_now = true;
+                }
+                Fired::Changed(_) | Fired::Overflow => {}
+            }
+        }
+    }
+}
