@@ -2,6 +2,7 @@
 
 mod util;
 
+mod attention;
 mod cli;
 mod daemon;
 mod faults;
