@@ -75,12 +75,14 @@ fn classified(lines: &[Vec<u8>], n: usize) -> Saved {
     c.save()
 }
 
-/// One fixture being copied: its lines, the steps to check (after line N:
-/// attention, tool), and how far it is.
+/// A step to check: after line N, attention and tool.
+type Step = (usize, &'static str, &'static str);
+
+/// One fixture being copied: its lines, the steps to check, and how far it is.
 struct Copy {
     name: &'static str,
     lines: Vec<Vec<u8>>,
-    steps: Vec<(usize, &'static str, &'static str)>,
+    steps: Vec<Step>,
     artifact: String,
     pid: i32,
     written: usize,
@@ -89,7 +91,7 @@ struct Copy {
 /// The steps each fixture's README names: the synthetic ones' final
 /// states (fixtures README, "Expected attention"), with the moments their
 /// notes mention, and each moment of the two real recordings.
-fn steps() -> Vec<(&'static str, Vec<(usize, &'static str, &'static str)>)> {
+fn steps() -> Vec<(&'static str, Vec<Step>)> {
     let compact = fixture_lines("claude/compacted.jsonl")
         .iter()
         .position(|l| contains(l, br#""subtype":"compact_boundary""#))
