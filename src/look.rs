@@ -195,8 +195,8 @@ fn one(
 fn unsupervised(s: &Session, task: Option<&Task>) -> String {
     match (s.task.as_deref(), task) {
         (None, _) => "not supervised: no task".into(),
-        (Some(id), None) => format!("not supervised: task {id} does not exist"),
-        (Some(id), Some(t)) => format!("not supervised: task {id} is {}", t.state.as_str()),
+        (Some(_), None) => "not supervised: no such task".into(),
+        (Some(_), Some(t)) => format!("not supervised: task {}", t.state.as_str()),
     }
 }
 
@@ -285,8 +285,8 @@ mod tests {
         let s = |task: Option<&str>| Session { task: task.map(String::from), ..Session::default() };
         let done = Task { id: "t".into(), state: TaskState::Done, ..Task::new("x", 0) };
         assert_eq!(unsupervised(&s(None), None), "not supervised: no task");
-        assert_eq!(unsupervised(&s(Some("t")), None), "not supervised: task t does not exist");
-        assert_eq!(unsupervised(&s(Some("t")), Some(&done)), "not supervised: task t is done");
+        assert_eq!(unsupervised(&s(Some("t")), None), "not supervised: no such task");
+        assert_eq!(unsupervised(&s(Some("t")), Some(&done)), "not supervised: task done");
     }
 
     #[test]

@@ -227,11 +227,18 @@ fn hint(f: &Facts) -> Option<Refined> {
     }
 }
 
+/// How much earlier than the call's opening a descendant's start may read
+/// and still count as started for it: `ps` derives start times from a boot
+/// time in whole seconds (so they can read up to a second early), and the
+/// watcher dates the call when it reads the line, up to a tick after the
+/// agent wrote it and started the command.
+pub const START_SLACK: u64 = 2;
+
 /// Rule 6: `Ok` when it applies, `Err(Some(t))` when it would at `t`.
 fn approval(f: &Facts) -> Result<Refined, Option<u64>> {
     let opened = f.attention_since.filter(|_| f.agent_pid && f.attention == Some(Attention::Tool));
     let opened = opened.filter(|_| shell(f.agent, f.tool)).ok_or(None)?;
-    if f.descendants.iter().any(|&start| start >= opened) {
+    if f.descendants.iter().any(|&start| start.saturating_add(START_SLACK) >= opened) {
         return Err(None);
     }
     let at = opened.saturating_add(f.permission_seconds);

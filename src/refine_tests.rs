@@ -52,6 +52,8 @@ const APPROVAL: &str = "tool Bash open, nothing running: approval?";
 fn each_rule_and_its_precedence() {
     let hint = |attention, at| Some(Hint { attention, at });
     let running_since_open: &[u64] = &[T + 1];
+    let read_early: &[u64] = &[T - START_SLACK];
+    let just_before: &[u64] = &[T - START_SLACK - 1];
     let running_before: &[u64] = &[T - 100];
     let cases: Vec<(&str, Facts, Refined)> = vec![
         ("watcher's view", base(), want(Some(Tool), "tool Bash open", Some(T), Some(T + 20))),
@@ -185,6 +187,16 @@ fn each_rule_and_its_precedence() {
             "shell open, a child started after it opened",
             Facts { now: T + 600, descendants: running_since_open, ..base() },
             want(Some(Tool), "tool Bash open", Some(T), None),
+        ),
+        (
+            "shell open, a child whose start reads a little early",
+            Facts { now: T + 600, descendants: read_early, ..base() },
+            want(Some(Tool), "tool Bash open", Some(T), None),
+        ),
+        (
+            "shell open, a child started just before it opened",
+            Facts { now: T + 20, descendants: just_before, ..base() },
+            want(Some(NeedsYou), APPROVAL, Some(T + 20), None),
         ),
         (
             "shell open, only an older child runs",

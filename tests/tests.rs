@@ -10,4 +10,5 @@ mod hardening;
 mod lifecycle;
 mod service;
 mod store;
+mod wait;
 mod watcher;
