@@ -405,7 +405,7 @@ fn an_open_shell_call_with_nothing_running_asks_for_approval() {
         p.uid, p.start
     ));
     fs::write(env.home.join("sessions/busy"), rec).unwrap();
-    let s = wait_listed(&env, "busy", "a look past permission_seconds", |s| {
+    wait_listed(&env, "busy", "a look past permission_seconds", |s| {
         s.get("pid").int() == busy as i64 && now() >= opened + 2
     });
     let (doc, s) = listed(&env, "busy");
