@@ -10,6 +10,9 @@ use crate::text::{escape, has_control};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 
+#[path = "cli_wait.rs"]
+mod wait;
+
 /// The service manager to install under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -252,7 +255,7 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
         return Ok(Command::Help(Topic::Sessions));
     };
     if cmd == SessionCmd::Wait {
-        return wait(p);
+        return wait::parse(p);
     }
     let (mut artifact, mut task, mut pid, mut ident, mut no_watch, mut json, mut target) =
         (None, None, None, None, false, false, None);
@@ -294,39 +297,6 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
         // Parsed by `wait` above.
         SessionCmd::Wait => Err(Error::usage("'sessions wait' is parsed on its own")),
     }
-}
-
-/// `sessions wait [ID...] [--until STATES] [--timeout SECS] [--now]
-/// [--after CURSOR] [--json]`
-fn wait(p: &mut lexopt::Parser) -> Result<Command> {
-    let (mut ids, mut until, mut timeout, mut now, mut after, mut json) =
-        (Vec::new(), crate::cursor::States::default(), None, false, None, false);
-    while let Some(arg) = p.next()? {
-        match arg {
-            Long("help") | Short('h') => return Ok(Command::Help(Topic::Sessions)),
-            Long("until") => {
-                until = crate::cursor::States::parse(&text(p.value()?, "--until")?)
-                    .map_err(Error::usage)?
-            }
-            Long("timeout") => timeout = Some(number::<u64>(p.value()?, "--timeout")?),
-            Long("now") => now = true,
-            Long("after") => {
-                after = Some(
-                    crate::cursor::parse(&text(p.value()?, "--after")?).map_err(Error::usage)?,
-                )
-            }
-            Long("json") => json = true,
-            Value(v) => ids.push(id(v, "session id")?),
-            _ => return Err(arg.unexpected().into()),
-        }
-    }
-    if timeout.is_some_and(|t| t > MAX_TIMEOUT) {
-        return Err(Error::usage(format!("--timeout must be at most {MAX_TIMEOUT} seconds")));
-    }
-    if now && after.is_some() {
-        return Err(Error::usage("--now and --after cannot be given together"));
-    }
-    Ok(Command::SessionWait { ids, until, timeout, now, after, json })
 }
 
 fn service(v: OsString) -> Result<Service> {
