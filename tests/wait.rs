@@ -633,3 +633,18 @@ fn show_tells_everything_in_words_and_in_json() {
     let doc = env.json(&["sessions", "show", "s1", "--json"]);
     assert_eq!(doc.get("session").get("ledger"), &Json::Null);
 }
+
+#[test]
+fn wait_reads_ps_only_at_its_first_look_while_every_agent_has_a_handle() {
+    let mut env = Env::new("wait-ps");
+    env.write_config("idle_seconds = 3600\n");
+    env.count_ps();
+    let cc = env.root.join("claude-config");
+    let agent = fake_agent(&mut env, false, &cc);
+    session(&env, "s1", &fixture_lines("claude/working-model.jsonl"), Some(agent));
+    registry(&cc, agent, "busy", now() * 1000, None);
+    let before = env.ps_runs();
+    let out = env.run(&["sessions", "wait", "s1", "--timeout", "2"]);
+    assert_eq!(out.status.code(), Some(124), "{}", dump(&[], &out));
+    assert_eq!(env.ps_runs() - before, 1, "one ps, at the first look");
+}

@@ -427,6 +427,42 @@ mod tests {
     }
 
     #[test]
+    fn a_change_of_attention_is_published_at_once_the_rest_at_the_pace() {
+        let h = home("at-once");
+        let artifact = h.path().join("a.jsonl").to_string_lossy().into_owned();
+        let key = h.key(&artifact);
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/claude/");
+        let tool = std::fs::read(format!("{fixture}working-tool.jsonl")).unwrap();
+        let lines: Vec<&[u8]> = tool.split_inclusive(|&b| b == b'\n').collect();
+        std::fs::write(&artifact, lines[..19].concat()).unwrap();
+        let lock = take_lock(&h, &key).unwrap().expect("free");
+        let mut w = Watcher::new(h.clone(), key.clone(), artifact.clone(), lock);
+        let read = || Status::parse(&std::fs::read_to_string(h.status(&key)).unwrap()).unwrap();
+        let now = crate::time::now();
+        w.follow.tick(now);
+        w.publish(false);
+        assert_eq!(read().saved.attention, Some(Attention::Working));
+        // A bookkeeping line within the second: not yet published.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&artifact).unwrap();
+        std::io::Write::write_all(&mut f, br#"{"type":"last-prompt","sessionId":"x"}"#).unwrap();
+        std::io::Write::write_all(&mut f, b"\n").unwrap();
+        w.follow.tick(now);
+        w.published_at = Instant::now();
+        w.publish(false);
+        assert_eq!(read().lines, 19, "the rest waits for the once-a-second pace");
+        // The tool call opens: published at once, the new line count with it.
+        std::io::Write::write_all(&mut f, lines[19]).unwrap();
+        w.follow.tick(now);
+        w.publish(false);
+        let s = read();
+        assert_eq!(
+            (s.saved.attention, s.saved.tool.as_str(), s.lines),
+            (Some(Attention::Tool), "Bash", 21)
+        );
+        std::fs::remove_dir_all(h.path()).unwrap();
+    }
+
+    #[test]
     fn a_broken_config_is_said_in_the_status_and_the_defaults_used() {
         let h = home("config");
         std::fs::write(h.config(), "idle_seconds = soon\n").unwrap();
