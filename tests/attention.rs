@@ -213,7 +213,13 @@ fn a_watcher_killed_mid_session_comes_back_with_the_same_attention_and_since() {
     }
     let before = wait_status(&env, &a, first, "the question open", |s| s.lines == 24);
     assert_eq!(before.saved.attention.map(|a| a.as_str()), Some("needs_you"));
-    // Killed with half a line unread; a bookkeeping line lands meanwhile.
+    // Killed with half a line unread, a second later (so the file's time
+    // is not the question's).
+    let since = before.attention_since.unwrap();
+    wait_until("a new second", secs(3), || match bach::time::now() {
+        t if t > since => Ok(()),
+        t => Err(t),
+    });
     append(&a, &lines[24][..50]);
     wait_status(&env, &a, first, "the partial line read", |s| s.bytes == before.bytes + 50);
     bach::sys::kill(first, libc::SIGKILL).unwrap();
