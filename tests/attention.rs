@@ -336,6 +336,35 @@ fn judge_on_names_the_states_that_start_the_judge() {
 }
 
 #[test]
+fn a_long_catch_up_is_not_judged_on_the_way() {
+    let mut env = Env::new("catch-up");
+    let log = env.root.join("judged.txt");
+    env.write_config(&format!(
+        "idle_seconds = 3600\njudge_command = echo x >> {}\n",
+        log.display()
+    ));
+    let a = env.artifact("s.jsonl");
+    // A finished turn, then 20 MiB of bookkeeping (more than one read's
+    // budget): turn_done all the way, until a prompt at the very end.
+    let mut f = std::io::BufWriter::new(fs::File::create(&a).unwrap());
+    f.write_all(&fixture_lines("claude/turn-done.jsonl").concat()).unwrap();
+    let noise = format!(
+        "{{\"type\":\"last-prompt\",\"lastPrompt\":\"{}\",\"sessionId\":\"x\"}}\n",
+        "n".repeat(1000)
+    );
+    for _ in 0..(20 << 20) / noise.len() {
+        f.write_all(noise.as_bytes()).unwrap();
+    }
+    f.write_all(fixture_lines("claude/working-model.jsonl").last().unwrap()).unwrap();
+    drop(f);
+    let size = fs::metadata(&a).unwrap().len();
+    let pid = start_watcher(&mut env, &a);
+    let s = wait_status(&env, &a, pid, "all read", |s| s.bytes == size);
+    assert_eq!(s.saved.attention.map(|a| a.as_str()), Some("working"));
+    assert_eq!((s.judge_pgid, s.judge_exit.as_deref(), fs::read(&log).ok()), (None, None, None));
+}
+
+#[test]
 fn bad_input_never_gives_a_wrong_state() {
     let mut env = Env::new("bad-input");
     env.write_config("idle_seconds = 1\n");
