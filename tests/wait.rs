@@ -261,7 +261,7 @@ fn wait_now_until_timeout_unknown_and_ended_ids() {
     let done = fixture_lines("claude/turn-done.jsonl");
     let a = session(&env, "s1", &done, None);
     let since = status(&env, &a).unwrap().attention_since.unwrap();
-    let out = env.ok(&["sessions", "wait", "--now", "--json"]);
+    let out = env.ok(&["sessions", "wait", "--now", "--json", "--timeout", "5"]);
     let doc = json(&out);
     let events = doc.get("events").arr();
     assert_eq!(events.len(), 1, "{out}");
@@ -279,7 +279,7 @@ fn wait_now_until_timeout_unknown_and_ended_ids() {
         String::from_utf8_lossy(&timed_out.stdout),
         format!("cursor v1,s1:turn_done:{since}\n")
     );
-    let err = env.fails(&["sessions", "wait", "nope", "x.y"], 1);
+    let err = env.fails(&["sessions", "wait", "nope", "x.y", "--timeout", "5"], 1);
     assert_eq!(err, "bach: error: nothing to wait for: nope is unknown, x.y is unknown\n");
     // --until: a state that is not in the default list.
     let mut w = Waiting::start(&env, &["s1", "nope", "--until", "working,tool"]);
@@ -291,7 +291,7 @@ fn wait_now_until_timeout_unknown_and_ended_ids() {
     env.ok(&["sessions", "end", "s1"]);
     let (code, out) = w.end(secs(10));
     assert_eq!((code, out.lines().next()), (Some(0), Some("s1 ended ended")), "{out}");
-    let err = env.fails(&["sessions", "wait", "s1"], 1);
+    let err = env.fails(&["sessions", "wait", "s1", "--timeout", "5"], 1);
     assert_eq!(err, "bach: error: nothing to wait for: s1 has ended\n");
     for (args, want) in [
         (&["--until", "idle"][..], "--until names unknown state 'idle'"),
