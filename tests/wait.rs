@@ -64,9 +64,10 @@ impl Drop for Waiting {
     }
 }
 
-/// Waits until the first look of the wait `pid` is over: it sleeps in
-/// `poll()` without a `ps` child (the first look's `ps` is polled too, but
-/// is its child until reaped).
+/// Waits until the wait `pid` is past its first looks and asleep: it
+/// sleeps in `poll()` only between looks, or while it reads `ps`, which is
+/// its child until reaped (the short pause between two looks is a plain
+/// sleep).
 fn first_look_over(pid: i32) {
     wait_until("the wait to sleep in poll()", secs(10), || {
         let wchan = fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();

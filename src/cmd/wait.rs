@@ -205,8 +205,9 @@ impl Waiter {
 
     /// One look, at least [`GAP`] after the last; `ps` first when it is due.
     fn look(&mut self, now: u64) -> Result<Vec<View>> {
+        // A plain sleep, not `poll()`: what it waits for is only time.
         if let Some(rest) = self.looked_at.map(|t| GAP.saturating_sub(t.elapsed())) {
-            let _ = sys::poll(&[], sys::poll_ms(rest));
+            std::thread::sleep(rest);
         }
         let unreadable = |p: crate::store::Problem| Error::fail(format!("cannot read {p}"));
         let (sessions, p1) = self.st.sessions().map_err(unreadable)?;
