@@ -294,6 +294,13 @@ fn wait_now_until_timeout_unknown_and_ended_ids() {
     assert_eq!((code, out.lines().next()), (Some(0), Some("s1 ended ended")), "{out}");
     let err = env.fails(&["sessions", "wait", "s1", "--timeout", "5"], 1);
     assert_eq!(err, "bach: error: nothing to wait for: s1 has ended\n");
+    // Without a watcher only its record changes: sessions/ is watched too.
+    let art = env.artifact("lone.jsonl");
+    env.ok(&["sessions", "start", "--no-watch", "--id", "lone", "--artifact", &art]);
+    let mut w = Waiting::start(&env, &["lone", "--until", "ended"]);
+    env.ok(&["sessions", "end", "lone"]);
+    let (code, out) = w.end(secs(10));
+    assert_eq!((code, out.lines().next()), (Some(0), Some("lone ended ended")), "{out}");
     for (args, want) in [
         (&["--until", "idle"][..], "--until names unknown state 'idle'"),
         (&["--now", "--after", "v1"], "--now and --after cannot be given together"),
