@@ -169,11 +169,15 @@ pub fn poll(fds: &[BorrowedFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
     }
 }
 
-/// Waits like [`poll`] on `fds` (for input) and on `out`, a descriptor
-/// written to, for its reader going away only (`events = 0`: a terminal's
-/// pending input or a pipe with room never wakes it). Returns the readiness
-/// of `fds` and whether `out` hung up, failed or is not open
-/// (`POLLHUP`, `POLLERR`, `POLLNVAL`).
+/// Waits like [`poll`] on `fds` (for input) and on `out`, a pipe or socket
+/// written to, for its reader going away only (a pipe with room never wakes
+/// it). Returns the readiness of `fds` and whether `out` hung up, failed or
+/// is not open (`POLLHUP`, `POLLERR`, `POLLNVAL`). Linux reports these
+/// whatever is asked; macOS, whose `poll` is built on kqueue, watches a
+/// descriptor only for what is asked, and asking `POLLHUP` makes it report
+/// a pipe or socket whose peer closed (inferred from xnu's `poll` and pipe
+/// filters; not run on a Mac). Not for a terminal: there `POLLHUP` also
+/// wakes on pending input on macOS (a terminal's hangup is SIGHUP anyway).
 pub fn poll_hangup(
     fds: &[BorrowedFd],
     out: BorrowedFd,
@@ -183,7 +187,7 @@ pub fn poll_hangup(
         .iter()
         .map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 })
         .collect();
-    pfds.push(libc::pollfd { fd: out.as_raw_fd(), events: 0, revents: 0 });
+    pfds.push(libc::pollfd { fd: out.as_raw_fd(), events: libc::POLLHUP, revents: 0 });
     // SAFETY: pfds is a valid array of pfds.len() pollfd structures.
     let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
     match check(n) {

@@ -28,6 +28,7 @@ use crate::ps::Proc;
 use crate::store::{Life, Session, Store};
 use crate::{config::Config, log, ps, sys, time};
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -362,7 +363,11 @@ impl Waiter {
         }
         let stdout = std::io::stdout();
         let fds = self.events.as_ref().map_or(Vec::new(), Events::fds);
-        let polled = sys::poll_hangup(&fds, stdout.as_fd(), sys::poll_ms(t));
+        let polled = match stdout.is_terminal() {
+            // A terminal that goes away sends SIGHUP, which ends the wait.
+            true => sys::poll(&fds, sys::poll_ms(t)).map(|ready| (ready, false)),
+            false => sys::poll_hangup(&fds, stdout.as_fd(), sys::poll_ms(t)),
+        };
         drop(fds);
         match polled {
             Ok((_, true)) => return true,
