@@ -44,6 +44,9 @@ const GAP: Duration = Duration::from_millis(100);
 const POLL_EVERY: Duration = Duration::from_millis(250);
 /// Agents without a pid handle: `ps` this often.
 const PS_EVERY: Duration = Duration::from_millis(500);
+/// A path to watch that does not exist yet (a registry folder Claude Code
+/// has not made): looked for this often.
+const MISSING_EVERY: Duration = Duration::from_secs(1);
 
 /// What `sessions wait` was given.
 #[derive(Debug, Clone, Default)]
@@ -160,6 +163,8 @@ struct Waiter {
     paths: BTreeMap<PathBuf, (Watch, u64, u64)>,
     /// Agents with a pid handle.
     pids: BTreeSet<i32>,
+    /// Agents whose handle did not confirm them: left to `ps`, not retried.
+    refused: BTreeSet<i32>,
     /// Some live agent has no handle: `ps` tells when it ends.
     unwatched: bool,
     procs: Option<Vec<Proc>>,
@@ -189,6 +194,7 @@ impl Waiter {
             events: Events::new().ok(),
             paths: BTreeMap::new(),
             pids: BTreeSet::new(),
+            refused: BTreeSet::new(),
             unwatched: false,
             procs: None,
             ps_at: None,
@@ -325,10 +331,11 @@ impl Waiter {
             events.forget_pid(*pid);
         }
         self.pids.retain(|pid| live.contains_key(pid));
-        self.unwatched = false;
+        self.refused.retain(|pid| live.contains_key(pid));
+        self.unwatched = !self.refused.is_empty();
         let new: Vec<(i32, &Proc)> = live
             .iter()
-            .filter(|(pid, _)| !self.pids.contains(pid))
+            .filter(|(pid, _)| !self.pids.contains(pid) && !self.refused.contains(pid))
             .map(|(&k, &p)| (k, p))
             .collect();
         for (pid, p) in new {
@@ -338,7 +345,12 @@ impl Waiter {
                 if cfg!(target_os = "linux") { p.ticks } else { time::lstart_secs(&p.start) };
             match start.map(|s| events.watch_pid_checked(pid, p.uid, s)) {
                 Some(Ok(PidWatch::Watched)) => _ = self.pids.insert(pid),
-                Some(Ok(PidWatch::Gone)) => self.ps_now = true,
+                // Gone meanwhile, or not the process `ps` showed: `ps` again
+                // at once, and then on its short timer.
+                Some(Ok(PidWatch::Gone)) => {
+                    self.refused.insert(pid);
+                    (self.ps_now, self.unwatched) = (true, true);
+                }
                 Some(Err(_)) | None => self.unwatched = true,
             }
         }
@@ -351,8 +363,11 @@ impl Waiter {
     fn sleep(&mut self, deadline: Option<Instant>) -> bool {
         let since_ps = self.ps_at.map_or(Duration::ZERO, |t| t.elapsed());
         let mut t = self.ps_every().saturating_sub(since_ps);
-        if self.events.is_none() || self.missing {
+        if self.events.is_none() {
             t = t.min(POLL_EVERY);
+        }
+        if self.missing {
+            t = t.min(MISSING_EVERY);
         }
         if let Some(d) = deadline {
             t = t.min(d.saturating_duration_since(Instant::now()));
