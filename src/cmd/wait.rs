@@ -12,15 +12,12 @@
 //! and every [`AUDIT`]; where events are missing it looks every
 //! [`POLL_EVERY`] instead.
 //!
-//! Invariant: a look happens after every wake-up and the watches are armed
-//! before the look that relies on them, so nothing that changes while it
-//! waits goes unseen; between two looks at least [`GAP`] passes, so a flood
-//! of status writes costs a bounded number of looks.
+//! Invariant: a look follows every wake-up and every watch armed anew
+//! (what changed before it was armed is read then), so nothing that changes
+//! while it waits goes unseen; between two looks at least [`GAP`] passes, so
+//! a flood of status writes costs a bounded number of looks.
 
 use super::open;
-
-#[path = "wait_arm.rs"]
-mod arm;
 use crate::cursor::{self, Event, Seen, Snapshot, States};
 use crate::error::{Error, Result};
 use crate::events::{Events, Watch};
@@ -32,6 +29,9 @@ use crate::{config::Config, log, time};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+#[path = "wait_arm.rs"]
+mod arm;
 
 /// `ps` is read at least this often. The config key `audit_seconds` is
 /// introduced with the daemon's events; until it is read here, its
