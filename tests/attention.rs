@@ -381,6 +381,10 @@ fn bad_input_never_gives_a_wrong_state() {
     wait_status(&env, &plain, p, "plain: working again", |s| {
         s.saved.attention.map(|a| a.as_str()) == Some("working")
     });
+    // Past 64 KiB without an agent's line: `other` for good.
+    append(&plain, "build step\n".repeat(7000).as_bytes());
+    let s = wait_status(&env, &plain, p, "plain: other", |s| s.lines == 7002);
+    assert_eq!((s.saved.agent.map(|a| a.as_str()), s.saved.turns), (Some("other"), 0));
     // A quoted marker, an unterminated line, NUL bytes, garbage.
     let odd = env.artifact("odd.jsonl");
     fs::write(&odd, tool[..19].concat()).unwrap();
