@@ -85,13 +85,16 @@ pub struct Resume {
 impl Resume {
     /// What a status file lets a watcher resume from. For `other` agents
     /// attention comes from growth, not from the classifier: it is left out.
+    /// A status without the classifier's checkpoint (written before bach
+    /// read transcripts) gives no mark: the file is read again from the
+    /// start, so its attention is right at once.
     pub fn of(s: &Status) -> Resume {
         let mut saved = s.saved.clone();
         if !s.content() {
             (saved.attention, saved.reason) = (None, String::new());
         }
         Resume {
-            mark: Some(Mark::saved(s)),
+            mark: s.classified.then(|| Mark::saved(s)),
             saved,
             since: s.attention_since,
             last_activity: s.last_activity,

@@ -267,3 +267,14 @@ fn a_64_mib_line_with_nul_bytes_keeps_the_buffers_flat() {
     assert_eq!(f.mark.lines, 2);
     std::fs::remove_dir_all(d).unwrap();
 }
+
+#[test]
+fn a_status_from_before_the_classifier_is_read_again_from_the_start() {
+    let old = "pid = 1\nartifact = /a\nstate = idle\nbytes = 8\nlines = 2\noffset = 8\n\
+               check = 0123456789abcdef\ndev = 1\nino = 2\n";
+    let s = Status::parse(old).unwrap();
+    assert_eq!(Resume::of(&s).mark, None);
+    let new = Status::parse(&format!("{old}turn_open = false\n")).unwrap();
+    let mark = Resume::of(&new).mark.unwrap();
+    assert_eq!((mark.offset, mark.lines, mark.dev, mark.ino), (8, 2, 1, 2));
+}

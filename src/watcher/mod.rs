@@ -262,6 +262,7 @@ impl Watcher {
             error: Some(errors.join("; ")).filter(|e| !e.is_empty()),
             saved,
             attention_since,
+            classified: true,
             ..self.base.clone()
         }
     }

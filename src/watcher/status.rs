@@ -81,6 +81,9 @@ pub struct Status {
     pub saved: Saved,
     /// When `attention` (or the open tool) last changed.
     pub attention_since: Option<u64>,
+    /// The file held the classifier's checkpoint (`turn_open`, which every
+    /// watcher that reads transcripts writes); not itself a field.
+    pub classified: bool,
 }
 
 impl Status {
@@ -108,6 +111,7 @@ impl Status {
             error: text("error"),
             saved: Saved::from_pairs(&f.iter().map(|f| (f.key, f.value)).collect::<Vec<_>>()),
             attention_since: num("attention_since"),
+            classified: kv::get(&f, "turn_open").is_some(),
         })
     }
 
@@ -182,12 +186,15 @@ mod tests {
                 ..Saved::default()
             },
             attention_since: Some(1700000002),
+            classified: true,
         };
         assert!(s.content());
         assert_eq!(Status::parse(&s.render()), Some(s));
-        let plain = Status { pid: 1, artifact: "/a".into(), ..Status::default() };
+        let plain = Status { pid: 1, artifact: "/a".into(), classified: true, ..Status::default() };
         assert_eq!(Status::parse(&plain.render()), Some(plain.clone()));
         assert!(!plain.content());
+        let old = Status::parse("pid = 1\nartifact = /a\nstate = idle\noffset = 5\n").unwrap();
+        assert!(!old.classified, "written before the classifier");
         assert_eq!(Status::parse("garbage"), None);
         assert_eq!(Status::parse("pid = x\nartifact = /a\nstate = idle"), None);
     }
