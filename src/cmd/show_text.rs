@@ -35,9 +35,14 @@ pub fn render(
     out.push(("agent", agent(v)));
     out.push(("watcher", watcher(home, v, procs, now)));
     out.push(("status", status(v, now)));
-    let reason = &v.refined.reason;
-    out.push(("attention", format!("{}: {reason}", attention_cell(v, now))));
-    out.push(("rule", rule_text(v, config.permission_seconds, config.stall_seconds)));
+    let cell = attention_cell(v, now);
+    out.push(match v.refined.attention {
+        Some(_) => ("attention", format!("{cell}: {}", v.refined.reason)),
+        None => ("attention", cell),
+    });
+    if v.status.is_some() || v.refined.rule != crate::refine::Rule::Watcher {
+        out.push(("rule", rule_text(v, config.permission_seconds, config.stall_seconds)));
+    }
     if let Some(st) = &v.status {
         let x = &st.saved;
         let tool = if x.tool.is_empty() { String::new() } else { format!(", tool {}", x.tool) };
