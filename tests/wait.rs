@@ -654,5 +654,12 @@ fn wait_reads_ps_only_at_its_first_look_while_every_agent_has_a_handle() {
     let before = env.ps_runs();
     let out = env.run(&["sessions", "wait", "s1", "--timeout", "2"]);
     assert_eq!(out.status.code(), Some(124), "{}", dump(&[], &out));
-    assert_eq!(env.ps_runs() - before, 1, "one ps, at the first look");
+    let runs = env.ps_runs() - before;
+    // Another program may hold every inotify instance this user may have
+    // (fs.inotify.max_user_instances): then the wait says so and polls.
+    let err = String::from_utf8_lossy(&out.stderr);
+    match err.contains("no change notification") {
+        false => assert_eq!((runs, err.as_ref()), (1, ""), "one ps, at the first look"),
+        true => assert!(runs >= 3, "polling reads ps every 500 ms: {runs} runs; {err}"),
+    }
 }

@@ -157,7 +157,10 @@ fn print(json: bool, events: &[Event], snap: &Snapshot) {
 struct Waiter {
     st: Store,
     config: Config,
+    /// Opened before the first sleep (a wait that ends at its first look
+    /// needs none); `None` after that: polling.
     events: Option<Events>,
+    events_tried: bool,
     /// Watched paths with the inode they watch (a replaced one is re-armed).
     paths: BTreeMap<PathBuf, (Watch, u64, u64)>,
     /// Agents with a pid handle.
@@ -190,7 +193,8 @@ impl Waiter {
         Waiter {
             st,
             config,
-            events: Events::new().ok(),
+            events: None,
+            events_tried: false,
             paths: BTreeMap::new(),
             pids: BTreeSet::new(),
             refused: BTreeSet::new(),

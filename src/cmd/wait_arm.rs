@@ -21,6 +21,14 @@ impl Waiter {
     /// new is watched, so what changed before it was must be read; or an
     /// agent was found gone).
     pub(super) fn arm(&mut self, views: &[View]) -> bool {
+        if !std::mem::replace(&mut self.events_tried, true) {
+            self.events = Events::new()
+                .map_err(|e| {
+                    let why = crate::error::reason(&e);
+                    log::warn(&format!("no change notification ({why}); looking every 250 ms"));
+                })
+                .ok();
+        }
         let Some(events) = &mut self.events else {
             self.unwatched = true;
             return false;
