@@ -65,14 +65,21 @@ impl Drop for Waiting {
 }
 
 /// Waits until the wait `pid` is past its first looks and asleep: it
-/// sleeps in `poll()` only between looks, or while it reads `ps`, which is
-/// its child until reaped (the short pause between two looks is a plain
-/// sleep).
+/// sleeps in `poll()` between looks (at least 250 ms), and briefly while it
+/// reads `ps`, which is its child until reaped (the short pause between two
+/// looks is a plain sleep). Two samples of /proc are not one instant, so it
+/// must be seen asleep without a child five times in a row (some 50 ms,
+/// longer than a `ps` read).
 fn first_look_over(pid: i32) {
+    let mut asleep = 0;
     wait_until("the wait to sleep in poll()", secs(10), || {
-        let wchan = fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
         let kids = children(pid);
-        match wchan.contains("poll") && kids.is_empty() {
+        let wchan = fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+        asleep = match kids.is_empty() && wchan.contains("poll") && children(pid).is_empty() {
+            true => asleep + 1,
+            false => 0,
+        };
+        match asleep >= 5 {
             true => Ok(()),
             false => Err((wchan, kids)),
         }
