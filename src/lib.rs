@@ -34,6 +34,11 @@
 //!   embedding hosts bring their own.
 //! - **The watcher** ([`watcher`]) follows one artifact, publishes what it
 //!   sees in `watch/KEY.status`, and runs the judge; [`spawn`] starts it.
+//! - **What the agent is doing**: the watcher feeds every complete line
+//!   ([`lines`]) to the pure [`attention`] classifier and publishes its
+//!   checkpoint in the status; readers take one [`look`] at the store, `ps`
+//!   ([`proctree`]), the status files and Claude's registry and [`refine`]
+//!   it; `sessions wait` compares looks with [`cursor`].
 //! - **The commands** ([`cmd`], parsed by [`cli`]) read the same files.
 //!
 //! # Driving the loop yourself
