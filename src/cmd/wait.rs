@@ -9,12 +9,12 @@
 //! that went away, a dropped SSH connection, ends it at once). `ps` is read
 //! only at the first look, when a handle fires, when a session with a pid
 //! appears, when a refined state falls due (a permission or stall timer)
-//! and every [`AUDIT`]; where events are missing it looks every
-//! [`POLL_EVERY`] instead.
+//! and every `AUDIT` (300 s); where events are missing it looks every
+//! `POLL_EVERY` (250 ms) instead.
 //!
 //! Invariant: a look follows every wake-up and every watch armed anew
 //! (what changed before it was armed is read then), so nothing that changes
-//! while it waits goes unseen; between two looks at least [`GAP`] passes, so
+//! while it waits goes unseen; between two looks at least `GAP` passes, so
 //! a flood of status writes costs a bounded number of looks.
 
 use super::open;
