@@ -616,7 +616,15 @@ fn show_tells_everything_in_words_and_in_json() {
     assert!(line("log").ends_with(&format!("logs/watch-{key}.log")));
     assert!(line("status file").ends_with(&format!("watch/{key}.status")));
     let doc = env.json(&["sessions", "show", "s1", "--json"]);
-    let s = doc.get("session");
+    let (list, _) = listed(&env, "s1");
+    let row = list.get("sessions").arr()[0].keys();
+    let want: Vec<&str> = ["schema", "host", "generated_at"]
+        .into_iter()
+        .chain(row)
+        .chain(["rule", "evidence", "ledger", "status_file"])
+        .collect();
+    assert_eq!(doc.keys(), want, "one element of sessions list, and more");
+    let s = &doc;
     assert_eq!(
         (s.get("id").str(), attention(s), s.get("rule").str()),
         ("s1", "needs_you", "watcher")
@@ -636,7 +644,7 @@ fn show_tells_everything_in_words_and_in_json() {
         other => Err(other.map(|s| s.lines)),
     });
     let doc = env.json(&["sessions", "show", "s1", "--json"]);
-    let s = doc.get("session");
+    let s = &doc;
     assert_eq!(
         (attention(s), s.get("rule").str(), s.get("reason").str()),
         ("needs_you", "registry", "permission prompt")
@@ -646,7 +654,7 @@ fn show_tells_everything_in_words_and_in_json() {
     assert_eq!(err, "bach: error: unknown session 'nope'\n");
     fs::remove_file(env.home.join("daemon.state")).unwrap();
     let doc = env.json(&["sessions", "show", "s1", "--json"]);
-    assert_eq!(doc.get("session").get("ledger"), &Json::Null);
+    assert_eq!(doc.get("ledger"), &Json::Null);
 }
 
 #[test]

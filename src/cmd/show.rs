@@ -60,7 +60,8 @@ pub fn show(id: &str, json: bool) -> Result<()> {
         fields.push(("evidence", Json::Arr(evidence.iter().cloned().map(Json::Str).collect())));
         fields.push(("ledger", pairs(&ledger)));
         fields.push(("status_file", pairs(&status_file)));
-        say!("{}", Json::document(vec![("session", Json::Obj(fields))]).render());
+        // The document is the element itself, after schema, host and time.
+        say!("{}", Json::document(fields).render());
         return Ok(());
     }
     let procs = crate::procs::snapshot().ok();
