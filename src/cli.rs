@@ -10,6 +10,9 @@ use crate::text::{escape, has_control};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 
+#[path = "cli_wait.rs"]
+mod wait;
+
 /// The service manager to install under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -85,6 +88,18 @@ pub enum Command {
     /// arguments are wrong: the hook logs that instead of failing, as it
     /// must exit 0 whatever it was given.
     Hook(std::result::Result<Hook, String>),
+    /// `bach sessions show ID [--json]`
+    SessionShow { id: String, json: bool },
+    /// `bach sessions wait [ID...] [--until STATES] [--timeout SECS] [--now]
+    /// [--after CURSOR] [--json]`
+    SessionWait {
+        ids: Vec<String>,
+        until: crate::cursor::States,
+        timeout: Option<u64>,
+        now: bool,
+        after: Option<crate::cursor::Snapshot>,
+        json: bool,
+    },
     /// `bach daemon run [--standby]`
     DaemonRun { standby: bool },
     /// `bach daemon status [--json]`
@@ -253,6 +268,8 @@ enum SessionCmd {
     End,
     List,
     Discover,
+    Show,
+    Wait,
 }
 
 fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
@@ -261,10 +278,15 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
         ("end", SessionCmd::End),
         ("list", SessionCmd::List),
         ("discover", SessionCmd::Discover),
+        ("show", SessionCmd::Show),
+        ("wait", SessionCmd::Wait),
     ];
     let Some(cmd) = subcommand(p, "sessions", &known)? else {
         return Ok(Command::Help(Topic::Sessions));
     };
+    if cmd == SessionCmd::Wait {
+        return wait::parse(p);
+    }
     let (mut artifact, mut task, mut pid, mut ident, mut no_watch, mut json, mut target) =
         (None, None, None, None, false, false, None);
     let mut dry_run = false;
@@ -282,9 +304,13 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
                 pid = Some(n.ok_or_else(|| Error::usage("--pid must be a positive process id"))?);
             }
             (Long("no-watch"), SessionCmd::Start) => no_watch = true,
-            (Long("json"), SessionCmd::List | SessionCmd::Discover) => json = true,
+            (Long("json"), SessionCmd::List | SessionCmd::Show | SessionCmd::Discover) => {
+                json = true
+            }
             (Long("dry-run"), SessionCmd::Discover) => dry_run = true,
-            (Value(v), SessionCmd::End) if target.is_none() => target = Some(id(v, "session id")?),
+            (Value(v), SessionCmd::End | SessionCmd::Show) if target.is_none() => {
+                target = Some(id(v, "session id")?)
+            }
             (arg, _) => return Err(arg.unexpected().into()),
         }
     }
@@ -299,6 +325,12 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
         }),
         SessionCmd::List => Ok(Command::SessionList { json }),
         SessionCmd::Discover => Ok(Command::SessionDiscover { dry_run, json }),
+        SessionCmd::Show => Ok(Command::SessionShow {
+            id: target.ok_or_else(|| Error::usage("missing session ID for 'sessions show'"))?,
+            json,
+        }),
+        // Parsed by `wait` above.
+        SessionCmd::Wait => Err(Error::usage("'sessions wait' is parsed on its own")),
     }
 }
 

@@ -10,6 +10,22 @@ fn err(args: &[&str]) -> (u8, String) {
 }
 
 #[test]
+fn show_and_wait_refuse_what_they_cannot_use() {
+    let cases: [(&[&str], &str); 7] = [
+        (&["sessions", "show"], "missing session ID for 'sessions show'"),
+        (&["sessions", "show", "a", "b"], "unexpected argument \"b\""),
+        (&["sessions", "wait", "--until", "idle"], "--until names unknown state 'idle' (choose from needs_you, stalled, turn_done, working, tool, gone, ended)"),
+        (&["sessions", "wait", "--timeout", "31536001"], "--timeout must be at most 31536000 seconds"),
+        (&["sessions", "wait", "--now", "--after", "v1"], "--now and --after cannot be given together"),
+        (&["sessions", "wait", "--after", "v1,x"], "invalid cursor 'v1,x' (pass one that sessions wait printed)"),
+        (&["sessions", "wait", "--all"], "invalid option '--all'"),
+    ];
+    for (args, want) in cases {
+        assert_eq!(err(args), (2, want.to_string()), "{args:?}");
+    }
+}
+
+#[test]
 fn every_command_parses() {
     let ok = |args: &[&str], want: Command| assert_eq!(parse_args(args).unwrap(), want, "{args:?}");
     ok(
@@ -60,6 +76,37 @@ fn every_command_parses() {
     );
     ok(&["sessions", "end", "s1"], Command::SessionEnd { id: "s1".into() });
     ok(&["sessions", "list"], Command::SessionList { json: false });
+    ok(&["sessions", "show", "s1", "--json"], Command::SessionShow { id: "s1".into(), json: true });
+    let wait =
+        |ids: &[&str], until: &str, timeout, now, after: Option<&str>, json| Command::SessionWait {
+            ids: ids.iter().map(|s| s.to_string()).collect(),
+            until: crate::cursor::States::parse(until).unwrap(),
+            timeout,
+            now,
+            after: after.map(|c| crate::cursor::parse(c).unwrap()),
+            json,
+        };
+    let default = "needs_you,turn_done,stalled,gone";
+    ok(&["sessions", "wait"], wait(&[], default, None, false, None, false));
+    ok(
+        &[
+            "sessions",
+            "wait",
+            "s1",
+            "s2",
+            "--until",
+            "ended,tool",
+            "--timeout",
+            "5",
+            "--now",
+            "--json",
+        ],
+        wait(&["s1", "s2"], "ended,tool", Some(5), true, None, true),
+    );
+    ok(
+        &["sessions", "wait", "--after", "v1,s1:turn_done:17"],
+        wait(&[], default, None, false, Some("v1,s1:turn_done:17"), false),
+    );
     ok(&["daemon", "run"], Command::DaemonRun { standby: false });
     ok(&["daemon", "run", "--standby"], Command::DaemonRun { standby: true });
     ok(&["daemon", "status", "--json"], Command::DaemonStatus { json: true });

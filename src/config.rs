@@ -2,7 +2,7 @@
 //! range. Parsing is pure; an unknown key (with a hint), a duplicate, a bad
 //! or out-of-range value is an error naming the file, line and key.
 
-use crate::attention::Agent;
+use crate::attention::{Agent, Attention};
 use crate::kv;
 use crate::text::escape;
 use std::path::Path;
@@ -36,6 +36,12 @@ pub struct Config {
     pub auto_task: bool,
     /// The sweep removes sessions gone or ended this many days.
     pub session_keep_days: u64,
+    /// The watcher's attention states that start the judge.
+    pub judge_on: Vec<Attention>,
+    /// An open shell call with nothing running this long: `needs_you`.
+    pub permission_seconds: u64,
+    /// Working with no growth and nothing running this long: `stalled`.
+    pub stall_seconds: u64,
 }
 
 impl Default for Config {
@@ -54,27 +60,83 @@ impl Default for Config {
             discover: vec![Agent::Claude, Agent::Codex],
             auto_task: true,
             session_keep_days: 7,
+            judge_on: vec![Attention::TurnDone, Attention::NeedsYou],
+            permission_seconds: 20,
+            stall_seconds: 900,
         }
     }
 }
 
 const DAY: u64 = 86400;
-/// Every key with its range (`bool` and text keys have none).
-const KEYS: &[(&str, u64, u64)] = &[
-    ("daemon_reconcile_seconds", 1, 3600),
-    ("backoff_base_seconds", 1, 3600),
-    ("backoff_max_seconds", 1, DAY),
-    ("backoff_reset_seconds", 1, DAY),
-    ("stray_grace_seconds", 0, DAY),
-    ("watch_on_launch", 0, 1),
-    ("idle_seconds", 1, DAY),
-    ("judge_command", 0, 0),
-    ("judge_timeout_seconds", 1, 3600),
-    ("log_max_bytes", 4096, 1 << 40),
-    ("discover", 0, 0),
-    ("auto_task", 0, 1),
-    ("session_keep_days", 1, 3650),
+
+/// Every key of the config, named once; each is set by its own arm of
+/// [`Config::set`], so a new key cannot take another's meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    ReconcileSeconds,
+    BackoffBaseSeconds,
+    BackoffMaxSeconds,
+    BackoffResetSeconds,
+    StrayGraceSeconds,
+    WatchOnLaunch,
+    IdleSeconds,
+    JudgeCommand,
+    JudgeTimeoutSeconds,
+    LogMaxBytes,
+    JudgeOn,
+    PermissionSeconds,
+    StallSeconds,
+    Discover,
+    AutoTask,
+    SessionKeepDays,
+}
+
+/// The keys by name, in DESIGN's order.
+const KEYS: &[(&str, Key)] = &[
+    ("daemon_reconcile_seconds", Key::ReconcileSeconds),
+    ("backoff_base_seconds", Key::BackoffBaseSeconds),
+    ("backoff_max_seconds", Key::BackoffMaxSeconds),
+    ("backoff_reset_seconds", Key::BackoffResetSeconds),
+    ("stray_grace_seconds", Key::StrayGraceSeconds),
+    ("watch_on_launch", Key::WatchOnLaunch),
+    ("idle_seconds", Key::IdleSeconds),
+    ("judge_command", Key::JudgeCommand),
+    ("judge_timeout_seconds", Key::JudgeTimeoutSeconds),
+    ("log_max_bytes", Key::LogMaxBytes),
+    ("judge_on", Key::JudgeOn),
+    ("permission_seconds", Key::PermissionSeconds),
+    ("stall_seconds", Key::StallSeconds),
+    ("discover", Key::Discover),
+    ("auto_task", Key::AutoTask),
+    ("session_keep_days", Key::SessionKeepDays),
 ];
+
+/// One value as written, for its key's parser.
+struct Value<'a> {
+    key: &'a str,
+    text: &'a str,
+}
+
+impl Value<'_> {
+    /// A whole number in `lo..=hi`.
+    fn num(&self, lo: u64, hi: u64) -> Result<u64, String> {
+        let (key, shown) = (self.key, escape(self.text));
+        match self.text.parse::<u64>() {
+            Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+            Ok(_) => Err(format!("'{key}' must be between {lo} and {hi}, not {shown}")),
+            Err(_) => Err(format!("'{key}' must be a whole number, not '{shown}'")),
+        }
+    }
+
+    /// `true` or `false`.
+    fn flag(&self) -> Result<bool, String> {
+        match self.text {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(format!("'{}' must be true or false, not '{}'", self.key, escape(self.text))),
+        }
+    }
+}
 
 impl Config {
     /// Parses a config text; `file` names it in errors.
@@ -82,40 +144,15 @@ impl Config {
         let file = file.display();
         let fields = kv::parse(text).map_err(|e| format!("{file}:{}: {}", e.line, e.reason))?;
         let mut c = Config::default();
-        let mut base_line = 0;
         for f in &fields {
-            let (key, value) = (f.key, escape(f.value));
-            let err = |what: String| format!("{file}:{}: {what}", f.line);
-            let Some(&(_, lo, hi)) = KEYS.iter().find(|k| k.0 == key) else {
-                return Err(err(unknown_key(key)));
+            let at = |what: String| format!("{file}:{}: {what}", f.line);
+            let Some(&(_, key)) = KEYS.iter().find(|k| k.0 == f.key) else {
+                return Err(at(unknown_key(f.key)));
             };
-            let num = || match f.value.parse::<u64>() {
-                Ok(n) if (lo..=hi).contains(&n) => Ok(n),
-                Ok(_) => Err(err(format!("'{key}' must be between {lo} and {hi}, not {value}"))),
-                Err(_) => Err(err(format!("'{key}' must be a whole number, not '{value}'"))),
-            };
-            let flag = || match f.value {
-                "true" | "false" => Ok(f.value == "true"),
-                _ => Err(err(format!("'{key}' must be true or false, not '{value}'"))),
-            };
-            match key {
-                "daemon_reconcile_seconds" => c.reconcile_seconds = num()?,
-                "backoff_base_seconds" => (c.backoff_base_seconds, base_line) = (num()?, f.line),
-                "backoff_max_seconds" => c.backoff_max_seconds = num()?,
-                "backoff_reset_seconds" => c.backoff_reset_seconds = num()?,
-                "stray_grace_seconds" => c.stray_grace_seconds = num()?,
-                "idle_seconds" => c.idle_seconds = num()?,
-                "judge_timeout_seconds" => c.judge_timeout_seconds = num()?,
-                "log_max_bytes" => c.log_max_bytes = num()?,
-                "judge_command" => c.judge_command = Some(f.value.to_string()),
-                "watch_on_launch" => c.watch_on_launch = flag()?,
-                "auto_task" => c.auto_task = flag()?,
-                "session_keep_days" => c.session_keep_days = num()?,
-                "discover" => c.discover = agents(f.value).map_err(err)?,
-                // Every key of KEYS has its arm above.
-                _ => return Err(err(unknown_key(key))),
-            }
+            c.set(key, &Value { key: f.key, text: f.value }).map_err(at)?;
         }
+        let base_line =
+            fields.iter().find(|f| f.key == "backoff_base_seconds").map_or(0, |f| f.line);
         if c.backoff_max_seconds < c.backoff_base_seconds {
             let max = fields.iter().find(|f| f.key == "backoff_max_seconds");
             let line = max.map_or(base_line, |f| f.line);
@@ -125,6 +162,29 @@ impl Config {
             ));
         }
         Ok(c)
+    }
+
+    /// Sets the value of one key.
+    fn set(&mut self, key: Key, v: &Value) -> Result<(), String> {
+        match key {
+            Key::ReconcileSeconds => self.reconcile_seconds = v.num(1, 3600)?,
+            Key::BackoffBaseSeconds => self.backoff_base_seconds = v.num(1, 3600)?,
+            Key::BackoffMaxSeconds => self.backoff_max_seconds = v.num(1, DAY)?,
+            Key::BackoffResetSeconds => self.backoff_reset_seconds = v.num(1, DAY)?,
+            Key::StrayGraceSeconds => self.stray_grace_seconds = v.num(0, DAY)?,
+            Key::WatchOnLaunch => self.watch_on_launch = v.flag()?,
+            Key::IdleSeconds => self.idle_seconds = v.num(1, DAY)?,
+            Key::JudgeCommand => self.judge_command = Some(v.text.to_string()),
+            Key::JudgeTimeoutSeconds => self.judge_timeout_seconds = v.num(1, 3600)?,
+            Key::LogMaxBytes => self.log_max_bytes = v.num(4096, 1 << 40)?,
+            Key::JudgeOn => self.judge_on = judge_on(v.text)?,
+            Key::PermissionSeconds => self.permission_seconds = v.num(1, 3600)?,
+            Key::StallSeconds => self.stall_seconds = v.num(60, DAY)?,
+            Key::Discover => self.discover = agents(v.text)?,
+            Key::AutoTask => self.auto_task = v.flag()?,
+            Key::SessionKeepDays => self.session_keep_days = v.num(1, 3650)?,
+        }
+        Ok(())
     }
 
     /// Reads `config` in the home; a missing file gives the defaults.
@@ -170,6 +230,30 @@ fn agents(value: &str) -> Result<Vec<Agent>, String> {
         out.push(agent);
     }
     Ok(out)
+}
+
+/// The states `judge_on` may name: the watcher's own (a reader's
+/// `stalled` and `gone` are never seen by a watcher).
+const JUDGE_STATES: [Attention; 4] =
+    [Attention::Working, Attention::Tool, Attention::NeedsYou, Attention::TurnDone];
+
+/// A comma list of the watcher's attention states, each once.
+fn judge_on(value: &str) -> Result<Vec<Attention>, String> {
+    let mut states = Vec::new();
+    for word in value.split(',').map(str::trim) {
+        let state = Attention::parse(word).filter(|a| JUDGE_STATES.contains(a));
+        match state {
+            Some(a) if !states.contains(&a) => states.push(a),
+            Some(_) => return Err(format!("'judge_on' names '{word}' twice")),
+            None => {
+                return Err(format!(
+                    "'judge_on' names unknown state '{}' (choose from working, tool, needs_you, turn_done)",
+                    escape(word)
+                ))
+            }
+        }
+    }
+    Ok(states)
 }
 
 fn unknown_key(key: &str) -> String {
@@ -221,7 +305,8 @@ mod tests {
             "daemon_reconcile_seconds = 1\nbackoff_base_seconds = 2\nbackoff_max_seconds = 8\n\
              backoff_reset_seconds = 9\nstray_grace_seconds = 0\nwatch_on_launch = false\nidle_seconds = 3\n\
              judge_command = echo done # really\njudge_timeout_seconds = 4\nlog_max_bytes = 4096\n\
-             discover = codex\nauto_task = false\nsession_keep_days = 3650\n",
+             discover = codex\nauto_task = false\nsession_keep_days = 3650\n\
+             judge_on = working, tool,needs_you\npermission_seconds = 5\nstall_seconds = 60\n",
         )
         .unwrap();
         assert_eq!(
@@ -240,6 +325,9 @@ mod tests {
                 discover: vec![Agent::Codex],
                 auto_task: false,
                 session_keep_days: 3650,
+                judge_on: vec![Attention::Working, Attention::Tool, Attention::NeedsYou],
+                permission_seconds: 5,
+                stall_seconds: 60,
             }
         );
         let agents = |v: &str| parse(&format!("discover = {v}")).map(|c| c.discover);
@@ -266,7 +354,6 @@ mod tests {
             ("backoff_base_seconds = 10\nbackoff_max_seconds = 5", "/h/config:2: 'backoff_max_seconds' (5) must not be below backoff_base_seconds (10)"),
             ("backoff_base_seconds = 400", "/h/config:1: 'backoff_max_seconds' (300) must not be below backoff_base_seconds (400)"),
             ("WATCH_ON_LAUNCH = true", "/h/config:1: unknown key 'WATCH_ON_LAUNCH' (did you mean 'watch_on_launch'?)"),
-            ("judge = x", "/h/config:1: unknown key 'judge' (did you mean 'judge_command'?)"),
             ("discover = claude,vim", "/h/config:1: 'discover' takes claude, codex or none, not 'vim'"),
             ("discover = claude,,codex", "/h/config:1: 'discover' takes claude, codex or none, not ''"),
             ("discover = none,claude", "/h/config:1: 'discover' takes claude, codex or none, not 'none'"),
@@ -274,6 +361,19 @@ mod tests {
             ("auto_task = 1", "/h/config:1: 'auto_task' must be true or false, not '1'"),
             ("session_keep_days = 0", "/h/config:1: 'session_keep_days' must be between 1 and 3650, not 0"),
             ("session_keep_days = 3651", "/h/config:1: 'session_keep_days' must be between 1 and 3650, not 3651"),
+            ("judge = x", "/h/config:1: unknown key 'judge' (did you mean 'judge_on'?)"),
+            ("judge_comand = x", "/h/config:1: unknown key 'judge_comand' (did you mean 'judge_command'?)"),
+            ("judge_on = turn_done,stalled", "/h/config:1: 'judge_on' names unknown state 'stalled' (choose from working, tool, needs_you, turn_done)"),
+            ("judge_on = idle", "/h/config:1: 'judge_on' names unknown state 'idle' (choose from working, tool, needs_you, turn_done)"),
+            ("judge_on = gone", "/h/config:1: 'judge_on' names unknown state 'gone' (choose from working, tool, needs_you, turn_done)"),
+            ("judge_on = turn_done,,tool", "/h/config:1: 'judge_on' names unknown state '' (choose from working, tool, needs_you, turn_done)"),
+            ("judge_on = Tool", "/h/config:1: 'judge_on' names unknown state 'Tool' (choose from working, tool, needs_you, turn_done)"),
+            ("judge_on = tool,tool", "/h/config:1: 'judge_on' names 'tool' twice"),
+            ("permission_seconds = 0", "/h/config:1: 'permission_seconds' must be between 1 and 3600, not 0"),
+            ("permission_seconds = 3601", "/h/config:1: 'permission_seconds' must be between 1 and 3600, not 3601"),
+            ("stall_seconds = 59", "/h/config:1: 'stall_seconds' must be between 60 and 86400, not 59"),
+            ("stall_seconds = 86401", "/h/config:1: 'stall_seconds' must be between 60 and 86400, not 86401"),
+            ("stall_second = 100", "/h/config:1: unknown key 'stall_second' (did you mean 'stall_seconds'?)"),
         ];
         for (text, want) in cases {
             assert_eq!(parse(text).unwrap_err(), want, "for {text:?}");

@@ -24,7 +24,8 @@ Usage: bach COMMAND [ARGS]
 
 Commands:
   tasks add|done|cancel|reopen|list    the tasks sessions work on
-  sessions start|end|list|discover     agent sessions and their transcripts
+  sessions start|end|list|show|wait    agent sessions: what each is doing, who needs you
+  sessions discover                    register running Claude Code and Codex sessions
   hook claude                          one Claude Code hook event (settings.json)
   daemon run|status|stop|logs          the supervisor that keeps watchers alive
   daemon install|uninstall             run the daemon under launchd or systemd
@@ -62,7 +63,14 @@ Usage:
                                  record a session; prints its id and starts its
                                  watcher at once when watch_on_launch is on
   bach sessions end ID           end a session (its watcher stops)
-  bach sessions list [--json]    what every session is doing
+  bach sessions list [--json]    what every session is doing, most urgent first:
+                                 needs_you, stalled, turn_done, working, tool, gone
+  bach sessions show ID [--json] everything about one session, and the rule and
+                                 evidence behind its attention
+  bach sessions wait [ID...] [--until STATES] [--timeout SECS] [--now]
+                     [--after CURSOR] [--json]
+                                 block until a session enters one of STATES; print
+                                 ID STATE REASON lines, then `cursor CURSOR`
   bach sessions discover [--dry-run] [--json]
                                  register the running Claude Code and Codex
                                  sessions bach does not know yet (exit 1 when
@@ -77,7 +85,16 @@ Options:
   --id ID           choose the id
   --no-watch        do not start a watcher now (the daemon will)
   --dry-run         discover: say what would be registered, write nothing
+  --until STATES    comma list of needs_you, stalled, turn_done, working, tool,
+                    gone and ended (default needs_you,turn_done,stalled,gone)
+  --timeout SECS    give up after SECS: exit 124
+  --now             a session already in one of STATES counts
+  --after CURSOR    report what entered since that cursor was printed
   --json            one JSON document (fields in bach(1))
+
+wait exits 0 when a session entered, 124 on --timeout, 1 when every named ID is
+unknown, gone or ended, or when nobody reads its output any more. Over SSH:
+  while ssh box bach sessions wait; do notify-send \"agent needs you\"; done
 ";
 
 const DAEMON_HELP: &str = "\

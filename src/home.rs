@@ -107,6 +107,12 @@ impl Home {
         self.watch().join(format!("{key}.status"))
     }
 
+    /// `watch/KEY.hint`, the last Claude Code Notification or Stop hook
+    /// for that artifact (`hint`, `hint_at`).
+    pub fn hint(&self, key: &str) -> PathBuf {
+        self.watch().join(format!("{key}.hint"))
+    }
+
     /// `logs/watch-KEY.log`, that watcher's output.
     pub fn watch_log(&self, key: &str) -> PathBuf {
         self.logs().join(format!("watch-{key}.log"))
@@ -115,12 +121,6 @@ impl Home {
     /// `logs/hook.log`, what `bach hook` could not do.
     pub fn hook_log(&self) -> PathBuf {
         self.logs().join("hook.log")
-    }
-
-    /// `watch/KEY.hint`, the last Claude Code `Notification` or `Stop` hook
-    /// for that artifact.
-    pub fn hint(&self, key: &str) -> PathBuf {
-        self.watch().join(format!("{key}.hint"))
     }
 }
 

@@ -19,6 +19,8 @@ pub enum Json {
     Arr(Vec<Json>),
     /// An object whose fields keep their order.
     Obj(Vec<(&'static str, Json)>),
+    /// An object whose names come from data (a status file's keys).
+    Map(Vec<(String, Json)>),
 }
 
 impl Json {
@@ -56,6 +58,11 @@ impl Json {
                 format!("[{}]", items.join(","))
             }
             Json::Obj(fields) => {
+                let fields: Vec<String> =
+                    fields.iter().map(|(k, v)| format!("{}:{}", quote(k), v.render())).collect();
+                format!("{{{}}}", fields.join(","))
+            }
+            Json::Map(fields) => {
                 let fields: Vec<String> =
                     fields.iter().map(|(k, v)| format!("{}:{}", quote(k), v.render())).collect();
                 format!("{{{}}}", fields.join(","))
@@ -104,7 +111,8 @@ mod tests {
             ("a", Json::Arr(vec![Json::Int(-1), Json::Null, Json::Bool(true)])),
             ("b", Json::opt_str(None::<String>)),
             ("c", Json::opt_int(Some(7u32))),
+            ("d", Json::Map(vec![("k\"1".into(), Json::Str("v".into()))])),
         ]);
-        assert_eq!(v.render(), r#"{"a":[-1,null,true],"b":null,"c":7}"#);
+        assert_eq!(v.render(), r#"{"a":[-1,null,true],"b":null,"c":7,"d":{"k\"1":"v"}}"#);
     }
 }

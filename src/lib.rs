@@ -40,6 +40,11 @@
 //!   [`flatjson`]) and put them in the store through one path,
 //!   [`register`] (first writer's `link` wins, the other fills in), with
 //!   the task of their folder ([`taskdir`]).
+//! - **What the agent is doing**: the watcher feeds every complete line
+//!   ([`lines`]) to the pure [`attention`] classifier and publishes its
+//!   checkpoint in the status; readers take one [`look`] at the store, `ps`
+//!   ([`proctree`]), the status files and Claude's registry and [`refine`]
+//!   it; `sessions wait` compares looks with [`cursor`].
 //! - **The commands** ([`cmd`], parsed by [`cli`]) read the same files.
 //!
 //! # Driving the loop yourself
@@ -106,6 +111,7 @@ pub mod cli;
 pub mod cmd;
 pub mod codex;
 pub mod config;
+pub mod cursor;
 pub mod daemon;
 pub mod discover;
 pub mod error;
@@ -121,7 +127,9 @@ pub mod ledger;
 pub mod lines;
 pub mod lock;
 pub mod log;
+pub mod look;
 pub mod procs;
+pub mod proctree;
 pub mod ps;
 pub mod reconcile;
 pub mod refine;

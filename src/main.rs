@@ -2,7 +2,7 @@
 //! statuses (0 success, 1 failure, 2 malformed input, 3 daemon not running).
 
 use bach::cli::{self, Command};
-use bach::cmd::{discover, doctor, hook, lifecycle, logs, sessions, status, tasks};
+use bach::cmd::{discover, doctor, hook, lifecycle, logs, sessions, show, status, tasks, wait};
 use bach::{daemon, error::Result, help, say, service, watcher};
 use std::process::ExitCode;
 
@@ -18,9 +18,13 @@ fn run(cmd: Command) -> Result<u8> {
             sessions::start(&sessions::Start { artifact: &artifact, task, pid, id, no_watch })?
         }
         Command::SessionEnd { id } => sessions::end(&id)?,
-        Command::SessionList { json } => sessions::list(json)?,
         Command::SessionDiscover { dry_run, json } => discover::run(dry_run, json)?,
         Command::Hook(args) => return Ok(hook::run(args)),
+        Command::SessionList { json } => show::list(json)?,
+        Command::SessionShow { id, json } => show::show(&id, json)?,
+        Command::SessionWait { ids, until, timeout, now, after, json } => {
+            return wait::wait(&wait::Wait { ids, until, timeout, now, after, json })
+        }
         Command::DaemonRun { standby } => return daemon::run(standby),
         Command::DaemonStatus { json } => return status::status(json),
         Command::DaemonStop { timeout, watchers } => return lifecycle::stop(timeout, watchers),

@@ -91,6 +91,41 @@ pub struct Facts<'a> {
     pub stall_seconds: u64,
 }
 
+/// Which rule decided (the numbers of the module comment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rule {
+    /// 1: the session was ended.
+    Ended,
+    /// 2: the agent's process is gone.
+    Gone,
+    /// 3 and 8: the watcher's own view.
+    #[default]
+    Watcher,
+    /// 4: Claude's registry says `waiting`.
+    Registry,
+    /// 5: a hook's hint.
+    Hint,
+    /// 6: an open shell call with nothing started under the agent.
+    Approval,
+    /// 7: working without growth or children.
+    Stalled,
+}
+
+impl Rule {
+    /// Its name for people (`sessions show`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Ended => "ended",
+            Rule::Gone => "agent gone",
+            Rule::Watcher => "watcher",
+            Rule::Registry => "registry",
+            Rule::Hint => "hook hint",
+            Rule::Approval => "approval",
+            Rule::Stalled => "stalled",
+        }
+    }
+}
+
 /// What to show.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Refined {
@@ -103,6 +138,8 @@ pub struct Refined {
     /// When a timed rule (6 or 7) would change the answer if nothing else
     /// changes: a reader's next deadline.
     pub due: Option<u64>,
+    /// The rule that decided.
+    pub rule: Rule,
 }
 
 /// Tools that run a shell command, whose approval dialog leaves no trace
@@ -122,8 +159,13 @@ fn subagent(agent: Option<Agent>, tool: &str) -> bool {
     agent == Some(Agent::Claude) && matches!(tool, "Task" | "Agent")
 }
 
-fn shown(attention: Attention, reason: impl Into<String>, since: Option<u64>) -> Refined {
-    Refined { attention: Some(attention), reason: reason.into(), since, due: None }
+fn shown(
+    rule: Rule,
+    attention: Attention,
+    reason: impl Into<String>,
+    since: Option<u64>,
+) -> Refined {
+    Refined { attention: Some(attention), reason: reason.into(), since, due: None, rule }
 }
 
 /// The attention to show; see the module comment for the order.
@@ -131,16 +173,18 @@ pub fn refine(f: &Facts) -> Refined {
     if f.ended {
         let reason = if f.end_reason.is_empty() { "ended" } else { f.end_reason };
         let attention = (!f.cleared).then_some(Attention::Gone);
-        return Refined { attention, reason: reason.into(), since: f.ended_at, due: None };
+        let (since, rule) = (f.ended_at, Rule::Ended);
+        return Refined { attention, reason: reason.into(), since, due: None, rule };
     }
     if let Some(since) = f.gone_since {
-        return shown(Attention::Gone, "agent exited", Some(since));
+        return shown(Rule::Gone, Attention::Gone, "agent exited", Some(since));
     }
     let watcher = Refined {
         attention: f.attention,
         reason: f.reason.into(),
         since: f.attention_since,
         due: None,
+        rule: Rule::Watcher,
     };
     if f.attention == Some(Attention::NeedsYou) {
         return watcher;
@@ -161,7 +205,8 @@ pub fn refine(f: &Facts) -> Refined {
 fn registry(f: &Facts) -> Option<Refined> {
     let r = f.registry.filter(|r| f.agent_pid && r.status == "waiting")?;
     let reason = if r.waiting_for.is_empty() { "waiting" } else { r.waiting_for };
-    Some(shown(Attention::NeedsYou, reason, r.updated_ms.map(|ms| ms / 1000).or(f.attention_since)))
+    let since = r.updated_ms.map(|ms| ms / 1000).or(f.attention_since);
+    Some(shown(Rule::Registry, Attention::NeedsYou, reason, since))
 }
 
 /// A hook at or after the watcher's state began: in the same second the
@@ -173,26 +218,33 @@ fn hint(f: &Facts) -> Option<Refined> {
     match h.attention {
         _ if overtaken => None,
         Attention::NeedsYou => {
-            Some(shown(Attention::NeedsYou, "hook: the agent needs you", Some(h.at)))
+            Some(shown(Rule::Hint, Attention::NeedsYou, "hook: the agent needs you", Some(h.at)))
         }
         Attention::TurnDone => {
-            Some(shown(Attention::TurnDone, "hook: the turn is done", Some(h.at)))
+            Some(shown(Rule::Hint, Attention::TurnDone, "hook: the turn is done", Some(h.at)))
         }
         Attention::Working | Attention::Tool | Attention::Stalled | Attention::Gone => None,
     }
 }
 
+/// How much earlier than the call's opening a descendant's start may read
+/// and still count as started for it: `ps` derives start times from a boot
+/// time in whole seconds (so they can read up to a second early), and the
+/// watcher dates the call when it reads the line, up to a tick after the
+/// agent wrote it and started the command.
+pub const START_SLACK: u64 = 2;
+
 /// Rule 6: `Ok` when it applies, `Err(Some(t))` when it would at `t`.
 fn approval(f: &Facts) -> Result<Refined, Option<u64>> {
     let opened = f.attention_since.filter(|_| f.agent_pid && f.attention == Some(Attention::Tool));
     let opened = opened.filter(|_| shell(f.agent, f.tool)).ok_or(None)?;
-    if f.descendants.iter().any(|&start| start >= opened) {
+    if f.descendants.iter().any(|&start| start.saturating_add(START_SLACK) >= opened) {
         return Err(None);
     }
     let at = opened.saturating_add(f.permission_seconds);
     let reason = format!("tool {} open, nothing running: approval?", f.tool);
     match f.now >= at {
-        true => Ok(shown(Attention::NeedsYou, reason, Some(at))),
+        true => Ok(shown(Rule::Approval, Attention::NeedsYou, reason, Some(at))),
         false => Err(Some(at)),
     }
 }
@@ -211,7 +263,7 @@ fn stalled(f: &Facts) -> Result<Refined, Option<u64>> {
     let reason =
         format!("no growth and nothing running for {}", crate::text::duration(f.stall_seconds));
     match f.now >= at {
-        true => Ok(shown(Attention::Stalled, reason, Some(at))),
+        true => Ok(shown(Rule::Stalled, Attention::Stalled, reason, Some(at))),
         false => Err(Some(at)),
     }
 }

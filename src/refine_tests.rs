@@ -20,13 +20,23 @@ fn base() -> Facts<'static> {
     }
 }
 
+/// The expected answer; the rule follows from the reason each rule gives.
 fn want(
     attention: Option<Attention>,
     reason: &str,
     since: Option<u64>,
     due: Option<u64>,
 ) -> Refined {
-    Refined { attention, reason: reason.into(), since, due }
+    let rule = match reason {
+        "agent exited" => Rule::Gone,
+        "permission prompt" | "waiting" => Rule::Registry,
+        APPROVAL => Rule::Approval,
+        r if r.starts_with("hook: ") => Rule::Hint,
+        r if r.starts_with("no growth and nothing running") => Rule::Stalled,
+        "tasks done" | "ended" | "clear" | "x" => Rule::Ended,
+        _ => Rule::Watcher,
+    };
+    Refined { attention, reason: reason.into(), since, due, rule }
 }
 
 const WAITING: Registry = Registry {
@@ -42,6 +52,8 @@ const APPROVAL: &str = "tool Bash open, nothing running: approval?";
 fn each_rule_and_its_precedence() {
     let hint = |attention, at| Some(Hint { attention, at });
     let running_since_open: &[u64] = &[T + 1];
+    let read_early: &[u64] = &[T - START_SLACK];
+    let just_before: &[u64] = &[T - START_SLACK - 1];
     let running_before: &[u64] = &[T - 100];
     let cases: Vec<(&str, Facts, Refined)> = vec![
         ("watcher's view", base(), want(Some(Tool), "tool Bash open", Some(T), Some(T + 20))),
@@ -175,6 +187,16 @@ fn each_rule_and_its_precedence() {
             "shell open, a child started after it opened",
             Facts { now: T + 600, descendants: running_since_open, ..base() },
             want(Some(Tool), "tool Bash open", Some(T), None),
+        ),
+        (
+            "shell open, a child whose start reads a little early",
+            Facts { now: T + 600, descendants: read_early, ..base() },
+            want(Some(Tool), "tool Bash open", Some(T), None),
+        ),
+        (
+            "shell open, a child started just before it opened",
+            Facts { now: T + 20, descendants: just_before, ..base() },
+            want(Some(NeedsYou), APPROVAL, Some(T + 20), None),
         ),
         (
             "shell open, only an older child runs",

@@ -159,6 +159,50 @@ pub fn poll(fds: &[BorrowedFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
     }
 }
 
+/// Waits like [`poll`] on `fds` (for input) and on `out`, a pipe or socket
+/// written to, for its reader going away only (a pipe with room never wakes
+/// it). Returns the readiness of `fds` and whether `out` hung up, failed or
+/// is not open (`POLLHUP`, `POLLERR`, `POLLNVAL`). Linux reports these
+/// whatever is asked; macOS, whose `poll` is built on kqueue, watches a
+/// descriptor only for what is asked, and asking `POLLHUP` makes it report
+/// a pipe or socket whose peer closed (inferred from xnu's `poll` and pipe
+/// filters; not run on a Mac). Not for a terminal: there `POLLHUP` also
+/// wakes on pending input on macOS (a terminal's hangup is SIGHUP anyway).
+pub fn poll_hangup(
+    fds: &[BorrowedFd],
+    out: BorrowedFd,
+    timeout_ms: i32,
+) -> io::Result<(Vec<bool>, bool)> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+        .collect();
+    pfds.push(libc::pollfd { fd: out.as_raw_fd(), events: libc::POLLHUP, revents: 0 });
+    // SAFETY: pfds is a valid array of pfds.len() pollfd structures.
+    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+    match check(n) {
+        Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(e),
+        _ => {
+            let gone = libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
+            let hung = pfds.pop().is_some_and(|p| p.revents & gone != 0);
+            Ok((pfds.iter().map(|p| p.revents != 0).collect(), hung))
+        }
+    }
+}
+
+/// Waits like [`poll`] on `fds`, and ends early when stdout is a pipe or
+/// socket whose reader went away (see [`poll_hangup`]). A terminal is not
+/// watched: its hangup is SIGHUP. Returns the readiness of `fds` and
+/// whether stdout's reader is gone.
+pub fn poll_or_reader_gone(fds: &[BorrowedFd], timeout_ms: i32) -> io::Result<(Vec<bool>, bool)> {
+    use std::io::IsTerminal;
+    let stdout = io::stdout();
+    match stdout.is_terminal() {
+        true => poll(fds, timeout_ms).map(|ready| (ready, false)),
+        false => poll_hangup(fds, stdout.as_fd(), timeout_ms),
+    }
+}
+
 /// What a read without blocking found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ready {
@@ -321,6 +365,21 @@ mod tests {
         let out = std::process::Command::new("uname").arg("-n").output().unwrap();
         let want = String::from_utf8(out.stdout).unwrap().trim().to_string();
         assert_eq!(nodename(), Some(want));
+    }
+
+    #[test]
+    fn a_writer_learns_that_its_reader_is_gone() {
+        let (r, w) = pipe().unwrap();
+        let (_, hung) = poll_hangup(&[], w.as_fd(), 0).unwrap();
+        assert!(!hung, "a pipe with a reader and room");
+        drop(r);
+        let (_, hung) = poll_hangup(&[], w.as_fd(), 1000).unwrap();
+        assert!(hung, "the reader closed");
+        let (r2, w2) = pipe().unwrap();
+        // SAFETY: w2 is an open pipe end; the byte outlives the call.
+        assert_eq!(unsafe { libc::write(w2.as_raw_fd(), b"x".as_ptr().cast(), 1) }, 1);
+        let (ready, hung) = poll_hangup(&[r2.as_fd()], w.as_fd(), 0).unwrap();
+        assert_eq!((ready, hung), (vec![true], true));
     }
 
     #[test]

@@ -18,6 +18,13 @@ fn bin() -> String {
     std::env::var("BACH_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_bach").into())
 }
 
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/");
+const CLAUDE_REAL: &str = "claude/real-2.1.197/transcript.jsonl";
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(format!("{FIXTURES}{name}"))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -440,27 +447,209 @@ mod watcher {
             return println!("watcher bench: needs /proc (Linux)");
         }
         let b = Bench::new();
+        // A real Claude Code transcript, over and over: every line is
+        // classified (compare with BACH_BENCH_BIN=<a build before attention>).
+        let transcript = fs::read(super::fixture(super::CLAUDE_REAL)).unwrap();
+        let per = transcript.iter().filter(|&&c| c == b'\n').count() as u64;
         let big = b.root.join("big.jsonl");
         let mut w = BufWriter::new(File::create(&big).unwrap());
-        let line = format!("{{\"role\":\"assistant\",\"text\":\"{}\"}}\n", "x".repeat(91));
-        let n = (256u64 << 20) / line.len() as u64;
-        for _ in 0..n {
-            w.write_all(line.as_bytes()).unwrap();
+        let copies = (256u64 << 20).div_ceil(transcript.len() as u64);
+        for _ in 0..copies {
+            w.write_all(&transcript).unwrap();
         }
         drop(w);
-        follow(&b, "256 MiB of lines", &big, n, true);
+        follow(&b, "256 MiB of Claude transcript", &big, copies * per, true);
         fs::remove_file(&big).unwrap();
 
         let long = b.root.join("long.jsonl");
         let mut w = BufWriter::new(File::create(&long).unwrap());
+        let head = br#"{"parentUuid":null,"isSidechain":false,"type":"user","message":{"role":"user","content":""#;
+        w.write_all(head).unwrap();
         let chunk = vec![b'y'; 1 << 20];
         for _ in 0..64 {
             w.write_all(&chunk).unwrap();
         }
-        w.write_all(b"\n").unwrap();
+        w.write_all(b"\"},\"sessionId\":\"417c4de5-1034-474f-b13d-6e737d47b966\"}\n").unwrap();
         drop(w);
-        follow(&b, "one line of 64 MiB", &long, 1, false);
+        follow(&b, "one Claude line of 64 MiB", &long, 1, false);
     }
+
+    /// Appends a line and times until the watcher's status shows `want`.
+    fn landed(b: &Bench, artifact: &Path, pid: u32, line: &[u8], want: &str) -> f64 {
+        let mut f = fs::OpenOptions::new().append(true).open(artifact).unwrap();
+        let t = Instant::now();
+        f.write_all(line).unwrap();
+        b.wait(artifact, pid, |s| s.saved.attention.map(|a| a.as_str()) == Some(want));
+        t.elapsed().as_secs_f64() * 1e3
+    }
+
+    #[test]
+    #[ignore]
+    fn attention_change_published_after_the_line_is_written() {
+        let b = Bench::new();
+        fs::write(b.home.join("config"), "idle_seconds = 3600\n").unwrap();
+        let tool = fs::read(super::fixture("claude/working-tool.jsonl")).unwrap();
+        let lines: Vec<&[u8]> = tool.split_inclusive(|&c| c == b'\n').collect();
+        let prompt = fs::read(super::fixture("claude/working-model.jsonl")).unwrap();
+        let prompt = prompt.split_inclusive(|&c| c == b'\n').next_back().unwrap().to_vec();
+        let a = b.root.join("live.jsonl");
+        fs::write(&a, lines[..19].concat()).unwrap();
+        let mut child = b.watch(&a);
+        let pid = child.id();
+        b.wait(&a, pid, |s| s.lines == 19);
+        let mut ms = Vec::new();
+        for i in 0..20 {
+            // Land at every phase of the watcher's sleep, not just after it woke.
+            std::thread::sleep(Duration::from_millis((i * 37) % 250));
+            let (line, want) =
+                if i % 2 == 0 { (lines[19], "tool") } else { (&prompt[..], "working") };
+            ms.push(landed(&b, &a, pid, line, want));
+        }
+        println!(
+            "attention change published after the line is written: median {:.0} ms, max {:.0} ms (20 changes)",
+            super::median(ms.clone()),
+            ms.iter().cloned().fold(0.0, f64::max)
+        );
+        bach::sys::kill(pid as i32, libc::SIGTERM).unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+    }
+}
+
+#[test]
+#[ignore]
+fn classifying_a_4_mib_2000_line_transcript() {
+    use bach::attention::Classifier;
+    use bach::lines::Splitter;
+    let names = [
+        "claude/compacted.jsonl",
+        "claude/turn-done-with-away-summary.jsonl",
+        "claude/needs-you-plan.jsonl",
+        "claude/working-model.jsonl",
+        CLAUDE_REAL,
+    ];
+    let all: Vec<Vec<u8>> = names.iter().map(|n| fs::read(fixture(n)).unwrap()).collect();
+    let pool: Vec<&[u8]> =
+        all.iter().flat_map(|b| b.split(|&c| c == b'\n').filter(|l| !l.is_empty())).collect();
+    let (small, big): (Vec<&[u8]>, Vec<&[u8]>) = pool.iter().partition(|l| l.len() <= 12 << 10);
+    // Mostly ordinary lines, and enough long tool results to make 4 MiB.
+    let (mut file, mut count) = (Vec::new(), 0);
+    while count < 2000 {
+        let room = (4usize << 20).saturating_sub(file.len());
+        let line = match count % 50 == 0 && room > (2000 - count) * 2000 {
+            true => big[count / 50 % big.len()],
+            false => small[count % small.len()],
+        };
+        file.extend_from_slice(line);
+        file.push(b'\n');
+        count += 1;
+    }
+    let mut runs = Vec::new();
+    let mut end = None;
+    for _ in 0..9 {
+        let t = cpu_thread();
+        let (mut c, mut s, mut n) = (Classifier::new(), Splitter::new(), 0);
+        for chunk in file.chunks(64 << 10) {
+            s.feed(chunk, |l| {
+                n += 1;
+                c.line(l, n);
+            });
+        }
+        runs.push((cpu_thread() - t).as_secs_f64() * 1e3);
+        end = Some((n, c.save().agent, c.save().attention));
+    }
+    println!(
+        "classified {:?} of {:.2} MiB from scratch: median {:.2} ms CPU (9 runs, splitter included)",
+        end.unwrap(),
+        file.len() as f64 / (1 << 20) as f64,
+        median(runs)
+    );
+}
+
+#[test]
+#[ignore]
+fn sessions_list_with_100_sessions() {
+    use bach::attention::{Agent, Attention, Saved};
+    use bach::watcher::status::{Status, WatchState};
+    let h = Home::new("list");
+    let arts = h.sessions(100, "idle_seconds = 120\n");
+    let home = bach::home::Home::at(h.home.clone());
+    fs::create_dir_all(home.watch()).unwrap();
+    let now = bach::time::now();
+    for (i, a) in arts.iter().enumerate() {
+        let saved = Saved {
+            agent: Some(Agent::Claude),
+            attention: Some([Attention::Working, Attention::Tool, Attention::TurnDone][i % 3]),
+            reason: "tool Bash open".into(),
+            tool: "Bash".into(),
+            last_text: "Running the whole suite now, then the docs.".into(),
+            turns: 3,
+            agent_session: "417c4de5-1034-474f-b13d-6e737d47b966".into(),
+            evidence: vec!["line 7: assistant tool_use Bash (toolu_01…)".into(); 5],
+            ..Saved::default()
+        };
+        let st = Status {
+            pid: 1,
+            artifact: a.clone(),
+            state: WatchState::Active,
+            bytes: 22770,
+            lines: 29,
+            last_activity: Some(now - i as u64),
+            saved,
+            attention_since: Some(now - i as u64),
+            ..Status::default()
+        };
+        fs::write(home.status(&home.key(a)), st.render()).unwrap();
+    }
+    for args in [&["sessions", "list"][..], &["sessions", "list", "--json"]] {
+        let mut runs = Vec::new();
+        for _ in 0..11 {
+            let t = Instant::now();
+            assert!(h.cmd(args).status().unwrap().success());
+            runs.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        println!(
+            "bach {} with 100 sessions: median {:.1} ms wall (ps included)",
+            args.join(" "),
+            median(runs)
+        );
+    }
+    let mut ps = Vec::new();
+    for _ in 0..11 {
+        let t = Instant::now();
+        bach::procs::snapshot().unwrap();
+        ps.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!("  of which ps alone: median {:.1} ms", median(ps));
+}
+
+#[test]
+#[ignore]
+fn sessions_wait_notices_a_status_change() {
+    let h = Home::new("wait");
+    let arts = h.sessions(10, "idle_seconds = 120\n");
+    let home = bach::home::Home::at(h.home.clone());
+    fs::create_dir_all(home.watch()).unwrap();
+    let path = home.status(&home.key(&arts[0]));
+    let write = |attention: &str, since: u64| {
+        let text = format!("pid = 1\nartifact = {}\nstate = active\nagent = claude\nattention = {attention}\nattention_since = {since}\n", arts[0]);
+        fs::write(home.watch().join(".bench.tmp"), text).unwrap();
+        fs::rename(home.watch().join(".bench.tmp"), &path).unwrap();
+    };
+    let mut runs = Vec::new();
+    for i in 0..10u64 {
+        write("working", 1000 + i);
+        let mut w = h.cmd(&["sessions", "wait"]).spawn().unwrap();
+        // Its first look is over well within this (the look takes a few ms).
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        write("turn_done", 2000 + i);
+        wait_for("the wait to end", Duration::from_secs(10), || w.try_wait().unwrap().is_some());
+        runs.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "sessions wait: a status change to its exit: median {:.1} ms {runs:.1?}",
+        median(runs.clone())
+    );
 }
 
 /// Discovery and the hook (issue 12): fake agents, real files.

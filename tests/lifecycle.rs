@@ -282,17 +282,24 @@ fn logs_without_a_log_say_so_and_exit_zero() {
 
 /// `bach daemon logs -f`, and its output lines as they come (a thread reads
 /// them, so the test waits with a deadline instead of blocking on a read).
-fn follow(env: &Env) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+fn follow(env: &mut Env) -> (u32, std::sync::mpsc::Receiver<String>) {
     use std::io::BufRead;
+    let (pid, stdout) = follow_raw(env);
+    let out = std::io::BufReader::new(stdout);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || out.lines().map_while(Result::ok).try_for_each(|l| tx.send(l)));
+    (pid, rx)
+}
+
+/// `bach daemon logs -f -n 1`, killed when the test ends, and its stdout.
+fn follow_raw(env: &mut Env) -> (u32, std::process::ChildStdout) {
     let mut child = env
         .cmd(["daemon", "logs", "-f", "-n", "1"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || out.lines().map_while(Result::ok).try_for_each(|l| tx.send(l)));
-    (child, rx)
+    let stdout = child.stdout.take().unwrap();
+    (env.adopt(child), stdout)
 }
 
 fn append(path: &Path, text: &str) {
@@ -314,18 +321,15 @@ fn read_until(lines: &std::sync::mpsc::Receiver<String>, want: &str) -> Vec<Stri
     panic!("never saw {want:?} within 5 s; saw {seen:?}");
 }
 
-fn ends(child: &mut std::process::Child) -> Option<i32> {
-    let code = wait_until("logs -f to end", Duration::from_secs(3), || {
-        child.try_wait().unwrap().ok_or(())
-    });
-    code.code()
+fn ends(env: &mut Env, pid: u32) -> Option<i32> {
+    env.wait_child(pid, Duration::from_secs(3)).or_else(|| panic!("logs -f did not end in 3 s"))
 }
 
 #[test]
 fn logs_follow_prints_new_lines_across_a_rotation_and_ends_on_sigint() {
-    let env = Env::new("follow");
+    let mut env = Env::new("follow");
     let path = write_log(&env, "daemon.log", "first\nsecond\n");
-    let (mut child, out) = follow(&env);
+    let (pid, out) = follow(&mut env);
     assert_eq!(read_until(&out, "second"), ["second"], "the last line, then what comes");
     append(&path, "third\n");
     assert_eq!(read_until(&out, "third"), ["third"]);
@@ -333,21 +337,27 @@ fn logs_follow_prints_new_lines_across_a_rotation_and_ends_on_sigint() {
     append(&path.with_extension("log.1"), "late in the old file\n");
     append(&path, "fourth \x1b[31m\n");
     assert_eq!(read_until(&out, "fourth \\x1b[31m"), ["late in the old file", "fourth \\x1b[31m"]);
-    bach::sys::kill(child.id() as i32, libc::SIGINT).unwrap();
-    assert_eq!(ends(&mut child), Some(0), "SIGINT ends it cleanly");
+    bach::sys::kill(pid as i32, libc::SIGINT).unwrap();
+    assert_eq!(ends(&mut env, pid), Some(0), "SIGINT ends it cleanly");
 }
 
 #[test]
 fn logs_follow_ends_quietly_when_its_reader_goes() {
-    let env = Env::new("follow-pipe");
-    let path = write_log(&env, "daemon.log", "one\n");
-    let (mut child, out) = follow(&env);
-    read_until(&out, "one");
-    // The reader goes: its thread ends when the channel is dropped.
-    drop(out);
-    append(&path, "nobody reads this\n");
-    append(&path, "nor this\n");
-    assert_eq!(ends(&mut child), Some(0), "SIGPIPE is no failure");
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let mut env = Env::new("follow-pipe");
+    write_log(&env, "daemon.log", "one\n");
+    let (pid, mut stdout) = follow_raw(&mut env);
+    let mut fd = libc::pollfd { fd: stdout.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd.
+    assert_eq!(unsafe { libc::poll(&mut fd, 1, 5000) }, 1, "the last line within 5 s");
+    let mut first = [0; 4];
+    stdout.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"one\n");
+    // The reader goes while the log is quiet: nothing more is written, yet
+    // it ends (a closed pipe, not a failed write, tells it).
+    drop(stdout);
+    assert_eq!(ends(&mut env, pid), Some(0), "a reader gone is no failure");
 }
 
 #[cfg(target_os = "linux")]

@@ -2,6 +2,7 @@
 
 mod util;
 
+mod attention;
 mod cli;
 mod daemon;
 mod doctor;
@@ -12,4 +13,5 @@ mod platform;
 mod register;
 mod service;
 mod store;
+mod wait;
 mod watcher;

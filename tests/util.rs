@@ -110,6 +110,13 @@ impl Env {
         pid
     }
 
+    /// Takes a child started elsewhere: it is killed when the test ends.
+    pub fn adopt(&mut self, child: Child) -> u32 {
+        let pid = child.id();
+        self.children.push(child);
+        pid
+    }
+
     /// Waits for a child started with `spawn` and returns its exit code.
     pub fn wait_child(&mut self, pid: u32, limit: Duration) -> Option<i32> {
         let i = self.children.iter().position(|c| c.id() == pid).expect("not our child");

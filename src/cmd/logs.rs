@@ -76,7 +76,10 @@ fn follow_log(mut log: Followed, out: &mut impl Write) -> Result<u8> {
         }
         let fds: Vec<_> =
             [pipe.fd()].into_iter().chain(events.iter().flat_map(|e| e.fds())).collect();
-        let _ = sys::poll(&fds, LOOK_MS);
+        // A reader that went away ends it even while the log is quiet.
+        if let Ok((_, true)) = sys::poll_or_reader_gone(&fds, LOOK_MS) {
+            return Ok(0);
+        }
         if pipe.drain().stop {
             return Ok(0);
         }

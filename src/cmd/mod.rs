@@ -10,8 +10,11 @@ pub mod hook;
 pub mod lifecycle;
 pub mod logs;
 pub mod sessions;
+pub mod show;
+mod show_text;
 pub mod status;
 pub mod tasks;
+pub mod wait;
 
 use crate::config::Config;
 use crate::error::{Error, Result};

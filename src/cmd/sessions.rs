@@ -1,13 +1,9 @@
-//! `bach sessions start|end|list`.
+//! `bach sessions start|end` (`list` and `show` are in `show`, `wait` in `wait`).
 
-use super::{open, records, stop_undesired, table};
+use super::{open, stop_undesired};
 use crate::error::{reason, Error, Result};
-use crate::home::Home;
-use crate::json::Json;
-use crate::store::{self, Life, Session, Task};
-use crate::watcher::status::{Status, WatchState};
-use crate::{files, lock, log, spawn, text, time};
-use std::collections::BTreeMap;
+use crate::store::{self, Session, Task};
+use crate::{log, spawn, time};
 
 /// What `sessions start` was given.
 pub struct Start<'a> {
@@ -89,96 +85,4 @@ pub fn end(id: &str) -> Result<()> {
     (s.ended, s.ended_at) = (true, Some(time::now()));
     st.put_session(&s)?;
     stop_undesired(&st, vec![st.home.key(&s.artifact)])
-}
-
-/// One row of `sessions list`.
-struct Row<'a> {
-    s: &'a Session,
-    task: Option<&'a Task>,
-    life: Life,
-    supervisable: bool,
-    watcher: Option<i32>,
-    status: Option<Status>,
-    /// The watcher's state, when a live watcher (the lock holder) wrote it.
-    observed: Option<WatchState>,
-}
-
-/// `sessions list`
-pub fn list(json: bool) -> Result<()> {
-    let (st, _) = open()?;
-    let (sessions, tasks) = records(&st)?;
-    let procs = table(&sessions);
-    let mut watchers: BTreeMap<String, (Option<i32>, Option<Status>)> = BTreeMap::new();
-    let rows: Vec<Row> = sessions
-        .iter()
-        .map(|s| {
-            let life = store::life(s, procs.as_deref());
-            let key = st.home.key(&s.artifact);
-            let (watcher, status) =
-                watchers.entry(key.clone()).or_insert_with(|| watcher_of(&st.home, &key)).clone();
-            let task = s.task.as_deref().and_then(|id| tasks.iter().find(|t| t.id == id));
-            let supervisable = store::supervisable(s, &tasks, life);
-            let observed = status.as_ref().filter(|x| Some(x.pid) == watcher).map(|x| x.state);
-            Row { s, task, life, supervisable, watcher, status, observed }
-        })
-        .collect();
-    if json {
-        let doc =
-            Json::document(vec![("sessions", Json::Arr(rows.iter().map(row_json).collect()))]);
-        say!("{}", doc.render());
-        return Ok(());
-    }
-    let now = time::now();
-    let cells: Vec<Vec<String>> = rows.iter().map(|r| row_cells(r, now)).collect();
-    let headers = "ID TASK STATE SUPERVISED WATCHER OBSERVED ACTIVITY LINES VERDICT ARTIFACT";
-    log::stdout(&text::table(headers, &cells));
-    Ok(())
-}
-
-fn row_cells(r: &Row, now: u64) -> Vec<String> {
-    let st = r.status.as_ref();
-    vec![
-        r.s.id.clone(),
-        r.task.map_or_else(
-            || text::or_dash(r.s.task.as_deref()),
-            |k| format!("{} ({})", k.id, k.state.as_str()),
-        ),
-        r.life.as_str().into(),
-        if r.supervisable { "yes" } else { "no" }.into(),
-        text::or_dash(r.watcher),
-        text::or_dash(r.observed.map(WatchState::as_str)),
-        text::ago(st.and_then(|s| s.last_activity), now),
-        text::or_dash(st.map(|s| s.lines)),
-        text::or_dash(st.and_then(|s| s.verdict.clone())),
-        r.s.artifact.clone(),
-    ]
-}
-
-/// The lock holder of a key and the status file it wrote.
-fn watcher_of(home: &Home, key: &str) -> (Option<i32>, Option<Status>) {
-    let holder = lock::holder(&home.lock(key)).ok().flatten();
-    let text = files::read_small(&home.status(key), files::RECORD_MAX);
-    (holder, text.ok().flatten().and_then(|t| Status::parse(&t)))
-}
-
-fn row_json(r: &Row) -> Json {
-    let st = r.status.as_ref();
-    let time = |t: Option<u64>| Json::opt_int(t.map(|t| t as i64));
-    Json::Obj(vec![
-        ("id", Json::Str(r.s.id.clone())),
-        ("task", Json::opt_str(r.task.map(|t| t.id.clone()))),
-        ("task_state", Json::opt_str(r.task.map(|t| t.state.as_str()))),
-        ("artifact", Json::Str(r.s.artifact.clone())),
-        ("state", Json::Str(r.life.as_str().into())),
-        ("pid", Json::opt_int(r.s.pid)),
-        ("supervisable", Json::Bool(r.supervisable)),
-        ("watcher_pid", Json::opt_int(r.watcher)),
-        ("observed", Json::opt_str(r.observed.map(WatchState::as_str))),
-        ("lines", Json::Int(st.map_or(0, |s| s.lines as i64))),
-        ("bytes", Json::Int(st.map_or(0, |s| s.bytes as i64))),
-        ("last_activity", time(st.and_then(|s| s.last_activity))),
-        ("verdict", Json::opt_str(st.and_then(|s| s.verdict.clone()))),
-        ("verdict_at", time(st.and_then(|s| s.verdict_at))),
-        ("started", Json::Int(r.s.started as i64)),
-    ])
 }

@@ -1,15 +1,21 @@
 //! Following an artifact like `tail -F`: wait for it to appear, read what
-//! is appended through one fixed buffer, count complete lines, and start
-//! over when the file is truncated or replaced.
+//! is appended through one fixed buffer, count complete lines, hand each
+//! to the classifier, and start over when the file is truncated or
+//! replaced.
 //!
 //! Invariant: `mark.offset` is just past the last counted newline,
 //! `mark.lines` counts exactly the newlines before it, and `mark.check`
-//! hashes the (up to) 64 bytes before it. A published mark therefore always
-//! resumes at a line boundary: no line is counted twice or lost, whenever
-//! the watcher is killed.
+//! hashes the (up to) 64 bytes before it; the classifier has seen exactly
+//! the lines before `mark.offset` (the partial line after it waits in the
+//! splitter). A published mark therefore always resumes at a line boundary
+//! with the classifier of that boundary: no line is counted or classified
+//! twice or lost, whenever the watcher is killed. Memory stays flat: the
+//! read buffer and the splitter's buffer are allocated once.
 
 use super::status::Status;
+use crate::attention::{Agent, Classifier, Saved};
 use crate::key::{fnv1a, FNV_BASIS};
+use crate::lines::{Line, Splitter};
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -63,6 +69,66 @@ pub enum Sight {
     Open,
 }
 
+/// What a previous watcher left to resume from (its status file).
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    /// Where counting stood.
+    pub mark: Option<Mark>,
+    /// The classifier at `mark.offset`.
+    pub saved: Saved,
+    /// When its attention last changed.
+    pub since: Option<u64>,
+    /// Its last activity.
+    pub last_activity: Option<u64>,
+}
+
+impl Resume {
+    /// What a status file lets a watcher resume from. For `other` agents
+    /// attention comes from growth, not from the classifier: it is left out.
+    /// A status without the classifier's checkpoint (written before bach
+    /// read transcripts) gives no mark: the file is read again from the
+    /// start, so its attention is right at once.
+    pub fn of(s: &Status) -> Resume {
+        let mut saved = s.saved.clone();
+        if !s.content() {
+            (saved.attention, saved.reason) = (None, String::new());
+        }
+        Resume {
+            mark: s.classified.then(|| Mark::saved(s)),
+            saved,
+            since: s.attention_since,
+            last_activity: s.last_activity,
+        }
+    }
+}
+
+/// The classifier with what the follower knows about time: when its
+/// attention changed and when the agent last did something.
+#[derive(Debug, Clone, Default)]
+struct Attend {
+    classifier: Classifier,
+    since: Option<u64>,
+    /// Lines that end at or before this offset were in the file when it was
+    /// opened: caught up, not seen landing.
+    live_from: u64,
+    /// The time given to what was caught up: the file's mtime at open.
+    caught_at: u64,
+}
+
+impl Attend {
+    /// Classifies line `n`, which ends at offset `end`.
+    fn line(&mut self, line: &Line, n: u64, end: u64, now: u64, activity: &mut Option<u64>) {
+        let at = if end > self.live_from { now } else { self.caught_at };
+        let out = self.classifier.line(line, n);
+        if out.activity {
+            *activity = Some(at);
+        }
+        if out.changed {
+            self.since = Some(at);
+        }
+    }
+}
+
 pub struct Follower {
     path: PathBuf,
     file: Option<File>,
@@ -70,18 +136,58 @@ pub struct Follower {
     pub mark: Mark,
     /// Bytes of the current file read so far.
     pub pos: u64,
-    /// The last time the file grew (Unix seconds).
+    /// The last time the agent did something (Unix seconds): a line that
+    /// is activity, or for `other` agents any growth.
     pub last_activity: Option<u64>,
     /// The size last seen: a larger one is growth.
     size_seen: u64,
     buf: Vec<u8>,
+    splitter: Splitter,
+    attend: Attend,
+    /// What was resumed, until the first open decides whether it applies.
+    resume: Option<Resume>,
 }
 
 impl Follower {
-    /// Follows `path`, resuming from `mark` if the file matches it.
-    pub fn new(path: PathBuf, mark: Mark) -> Follower {
+    /// Follows `path`, resuming from `resume` if the file matches its mark.
+    pub fn new(path: PathBuf, resume: Resume) -> Follower {
         let (file, sight, buf) = (None, Sight::Absent, vec![0; BUF]);
-        Follower { path, file, sight, mark, pos: 0, last_activity: None, size_seen: 0, buf }
+        let mark = resume.mark.unwrap_or(Mark::start(0, 0));
+        let attend = Attend {
+            classifier: Classifier::restore(&resume.saved),
+            since: resume.since,
+            ..Attend::default()
+        };
+        let (splitter, resume, size_seen) = (Splitter::new(), Some(resume), 0);
+        let last_activity = None;
+        Follower {
+            path,
+            file,
+            sight,
+            mark,
+            pos: 0,
+            last_activity,
+            size_seen,
+            buf,
+            splitter,
+            attend,
+            resume,
+        }
+    }
+
+    /// The classifier's state: the one at `mark.offset`.
+    pub fn saved(&self) -> &Saved {
+        self.attend.classifier.state()
+    }
+
+    /// When the classifier's attention (or tool) last changed.
+    pub fn attention_since(&self) -> Option<u64> {
+        self.attend.since
+    }
+
+    /// Whether the content decides attention (Claude Code, Codex).
+    pub fn content(&self) -> bool {
+        matches!(self.saved().agent, Some(Agent::Claude | Agent::Codex))
     }
 
     /// Opens, reads, and looks for a replacement once. Returns whether more
@@ -119,14 +225,35 @@ impl Follower {
         let before = &mut self.buf[..(m.offset - start) as usize];
         let same = (meta.dev(), meta.ino()) == (m.dev, m.ino) && meta.len() >= m.offset;
         let same = same && file.read_exact_at(before, start).is_ok();
-        if !(same && fnv1a(FNV_BASIS, before) == m.check) {
-            self.mark = Mark::start(meta.dev(), meta.ino());
+        let matches = same && fnv1a(FNV_BASIS, before) == m.check;
+        let mtime = u64::try_from(meta.mtime()).unwrap_or(0).min(now);
+        match self.resume.take() {
+            _ if !matches => {
+                self.start_over(Mark::start(meta.dev(), meta.ino()));
+                self.last_activity = Some(mtime);
+            }
+            // A predecessor's checkpoint: its classifier was restored.
+            Some(r) => self.last_activity = r.last_activity.or(Some(mtime)),
+            // The same file again, after a read error: nothing is reset.
+            None => self.last_activity = self.last_activity.or(Some(mtime)),
         }
+        if self.attend.since.is_none() && self.saved().attention.is_some() {
+            self.attend.since = Some(mtime);
+        }
+        self.splitter.reset();
+        (self.attend.live_from, self.attend.caught_at) = (meta.len(), mtime);
         self.pos = self.mark.offset;
         self.size_seen = meta.len();
-        self.last_activity = Some(u64::try_from(meta.mtime()).unwrap_or(0).min(now));
         self.sight = Sight::Open;
         Some(file)
+    }
+
+    /// Counting and classifying begin again at `mark` (offset 0).
+    fn start_over(&mut self, mark: Mark) {
+        self.mark = mark;
+        self.attend.classifier = Classifier::new();
+        self.attend.since = None;
+        self.splitter.reset();
     }
 
     /// Reads what was appended, up to the budget; `Ok(true)` if more waits.
@@ -136,10 +263,15 @@ impl Follower {
         let size = file.metadata()?.len();
         if size < self.pos {
             crate::log::stamped("artifact truncated; counting from the start");
-            (self.mark, self.pos) = (Mark::start(self.mark.dev, self.mark.ino), 0);
+            self.start_over(Mark::start(self.mark.dev, self.mark.ino));
+            (self.pos, self.attend.live_from) = (0, 0);
         }
         if size != self.size_seen {
-            (self.size_seen, self.last_activity) = (size, Some(now));
+            self.size_seen = size;
+            // Claude Code and Codex lines say whether they are activity.
+            if !self.content() {
+                self.last_activity = Some(now);
+            }
         }
         let stop = self.pos + BUDGET;
         while self.pos < stop {
@@ -150,9 +282,15 @@ impl Follower {
                 return Ok(false);
             }
             let new = &self.buf[back..n];
+            let (mut end, mut lines) = (self.mark.offset, self.mark.lines);
+            let (attend, activity) = (&mut self.attend, &mut self.last_activity);
+            self.splitter.feed(new, |line| {
+                (end, lines) = (end + line.len + 1, lines + 1);
+                attend.line(line, lines, end, now, activity);
+            });
             if let Some(last) = new.iter().rposition(|&b| b == b'\n') {
                 let end = back + last + 1;
-                self.mark.lines += new.iter().filter(|&&b| b == b'\n').count() as u64;
+                self.mark.lines = lines;
                 self.mark.offset = self.pos + last as u64 + 1;
                 self.mark.check = fnv1a(FNV_BASIS, &self.buf[end.saturating_sub(WINDOW)..end]);
             }
@@ -216,124 +354,5 @@ fn cannot_open(e: &io::Error, apple: bool) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn macos_privacy_is_named_with_its_fix_and_only_there() {
-        let eperm = io::Error::from_raw_os_error(libc::EPERM);
-        let tcc = cannot_open(&eperm, true);
-        assert!(
-            tcc.starts_with(
-                "cannot open the artifact: operation not permitted: macOS privacy (TCC)"
-            ),
-            "{tcc}"
-        );
-        assert!(
-            tcc.contains("Full Disk Access")
-                && tcc.contains("Documents, Desktop, Downloads and iCloud")
-        );
-        assert_eq!(cannot_open(&eperm, false), "cannot open the artifact: operation not permitted");
-        let eacces = io::Error::from_raw_os_error(libc::EACCES);
-        assert_eq!(cannot_open(&eacces, true), "cannot open the artifact: permission denied");
-    }
-
-    fn dir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("bach-follow-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-
-    fn append(path: &std::path::Path, bytes: &[u8]) {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().append(true).create(true).open(path).unwrap();
-        f.write_all(bytes).unwrap();
-    }
-
-    #[test]
-    fn counts_complete_lines_and_marks_the_last_boundary() {
-        let d = dir("count");
-        let p = d.join("a");
-        let mut f = Follower::new(p.clone(), Mark::start(0, 0));
-        f.tick(1);
-        assert_eq!(f.sight, Sight::Absent);
-        append(&p, b"one\ntwo\nthr");
-        f.tick(2);
-        assert_eq!((f.mark.lines, f.mark.offset, f.pos), (2, 8, 11));
-        assert_eq!(f.mark.check, fnv1a(FNV_BASIS, b"one\ntwo\n"));
-        append(&p, b"ee\n");
-        f.tick(3);
-        assert_eq!((f.mark.lines, f.mark.offset), (3, 14));
-        std::fs::remove_dir_all(d).unwrap();
-    }
-
-    #[test]
-    fn check_covers_the_64_bytes_before_the_offset_across_reads() {
-        let d = dir("check");
-        let p = d.join("a");
-        let first: Vec<u8> = (0..100u8).map(|i| b'a' + i % 26).collect();
-        append(&p, &first);
-        let mut f = Follower::new(p.clone(), Mark::start(0, 0));
-        f.tick(1);
-        assert_eq!((f.mark.lines, f.mark.offset), (0, 0));
-        append(&p, b"xy\nz");
-        f.tick(2);
-        let mut whole = first.clone();
-        whole.extend_from_slice(b"xy\n");
-        assert_eq!((f.mark.lines, f.mark.offset, f.pos), (1, 103, 104));
-        assert_eq!(f.mark.check, fnv1a(FNV_BASIS, &whole[103 - 64..]));
-        std::fs::remove_dir_all(d).unwrap();
-    }
-
-    #[test]
-    fn resumes_at_a_matching_mark_and_starts_over_otherwise() {
-        let d = dir("resume");
-        let p = d.join("a");
-        append(&p, &b"x".repeat(100));
-        append(&p, b"\nsecond\npart");
-        let mut first = Follower::new(p.clone(), Mark::start(0, 0));
-        first.tick(1);
-        let mark = first.mark;
-        append(&p, b"ial\n");
-        // The saved count is trusted (40 here) when the file matches the mark.
-        let saved = Mark { lines: 40, ..mark };
-        let mut again = Follower::new(p.clone(), saved);
-        again.tick(2);
-        assert_eq!(again.mark.lines, 41, "resumed: the partial line counts once");
-        let forged = Mark { check: 1, ..saved };
-        let mut fresh = Follower::new(p.clone(), forged);
-        fresh.tick(2);
-        assert_eq!(fresh.mark.lines, 3, "a mismatched check starts over");
-        let beyond = Mark { offset: 10_000, ..saved };
-        let mut fresh = Follower::new(p, beyond);
-        fresh.tick(2);
-        assert_eq!(fresh.mark.lines, 3, "a shorter file starts over");
-        std::fs::remove_dir_all(d).unwrap();
-    }
-
-    #[test]
-    fn follows_truncation_and_replacement() {
-        let d = dir("replace");
-        let p = d.join("a");
-        append(&p, b"1\n2\n3\n");
-        let mut f = Follower::new(p.clone(), Mark::start(0, 0));
-        f.tick(1);
-        assert_eq!(f.mark.lines, 3);
-        std::fs::write(&p, b"a\n").unwrap();
-        f.tick(2);
-        assert_eq!((f.mark.lines, f.pos), (1, 2), "truncated");
-        assert_eq!(f.last_activity, Some(2));
-        std::fs::write(d.join("new"), b"x\ny\n").unwrap();
-        append(&p, b"last of the old\n");
-        std::fs::rename(d.join("new"), &p).unwrap();
-        f.tick(3);
-        f.tick(3);
-        assert_eq!((f.mark.lines, f.pos), (2, 4), "replaced");
-        std::fs::remove_file(&p).unwrap();
-        std::fs::create_dir(&p).unwrap();
-        f.tick(4);
-        assert_eq!(f.sight, Sight::Unreadable("the artifact is a directory".into()));
-        std::fs::remove_dir_all(d).unwrap();
-    }
-}
+#[path = "follow_tests.rs"]
+mod tests;

@@ -1,5 +1,6 @@
-//! The judge: `/bin/sh -c judge_command`, run when a session turns idle, in
-//! its own process group, with the artifact's tail on stdin.
+//! The judge: `/bin/sh -c judge_command`, run when the agent's attention
+//! enters a state of `judge_on` (for `other` agents: when the artifact turns
+//! idle), in its own process group, with the artifact's tail on stdin.
 //!
 //! Invariant: a judge never blocks or kills the watcher. Its stdin is a
 //! file (a judge that does not read cannot block us); its stdout is read
@@ -153,6 +154,62 @@ pub fn verdict(output: &[u8]) -> Option<String> {
     let text: String = String::from_utf8_lossy(line).chars().filter(|c| !c.is_control()).collect();
     let text: String = text.trim().chars().take(VERDICT_CHARS).collect();
     Some(text.trim_end().to_string()).filter(|t| !t.is_empty())
+}
+
+impl super::Watcher {
+    /// Reaps a finished judge, or starts one when attention enters a state
+    /// of `judge_on` (once per such period; never while catching up, when
+    /// `more` is left to read and the state is not today's yet).
+    pub(super) fn tend_judge(&mut self, now: u64, more: bool) {
+        if let Some(j) = &mut self.judge {
+            if let Some((verdict, exit)) = j.check(Instant::now()) {
+                self.judge = None;
+                self.record(verdict, exit, now);
+            }
+            return;
+        }
+        let (Some(attention), reason, Some(since)) = self.attention() else { return };
+        let period = Some((attention, since));
+        if more || !self.config.judge_on.contains(&attention) || self.judged == period {
+            return;
+        }
+        self.judged = period;
+        // A previous watcher's verdict given since this period began
+        // settled it already: a restart is no news.
+        let settled = self.judges == 0 && self.base.verdict_at >= Some(since);
+        let Some(command) = self.config.judge_command.clone().filter(|_| !settled) else { return };
+        self.judges += 1;
+        let mut env = env(&self.home, &self.key, &self.base.artifact);
+        env.extend([("BACH_ATTENTION", attention.as_str().to_string()), ("BACH_REASON", reason)]);
+        // Unique across runs: a watcher killed between creating and
+        // unlinking its judge's input must not block the next one's.
+        let name = format!(".{}.judge.{}.{}", self.key, sys::getpid(), self.judges);
+        let stdin_path = self.home.watch().join(name);
+        let timeout = Duration::from_secs(self.config.judge_timeout_seconds);
+        let started = (self.follow.tail().and_then(|tail| input(&stdin_path, tail)))
+            .and_then(|stdin| Judge::start(&command, &env, stdin, timeout));
+        match started {
+            Ok(j) => {
+                // Recorded at once: if this watcher is killed outright, the
+                // daemon ends the judge's group by these.
+                let pgid = j.pid();
+                self.base.judge_start = sys::proc_stat(pgid).ok().map(|s| s.start);
+                self.base.judge_pgid = Some(pgid);
+                self.judge = Some(j);
+            }
+            Err(e) => {
+                crate::log::stamped(&format!("cannot start the judge: {e}"));
+                self.record(None, "spawn failed".into(), now);
+            }
+        }
+    }
+
+    fn record(&mut self, verdict: Option<String>, exit: String, now: u64) {
+        crate::log::stamped(&format!("judge ended: {exit}"));
+        (self.base.verdict, self.base.verdict_at) = (verdict, Some(now));
+        (self.base.judge_exit, self.base.judge_pgid, self.base.judge_start) =
+            (Some(exit), None, None);
+    }
 }
 
 #[cfg(test)]

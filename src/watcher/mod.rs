@@ -1,17 +1,20 @@
 //! The watcher, `bach internal session-watch --key KEY ARTIFACT`: holds the
 //! artifact's lock for life, follows the artifact, publishes what it sees
-//! in `watch/KEY.status`, and runs the judge when the session turns idle.
+//! (and what the agent is doing) in `watch/KEY.status`, and runs the judge
+//! when the agent's attention enters a state of `judge_on`.
 //!
 //! Invariants: at most one watcher per key (the lock is taken before
 //! anything is read or written); the status file is always a consistent
-//! checkpoint (see `follow`); a judge, a broken config, an unreadable
-//! artifact or an unwritable log never ends the watcher; every exit path
-//! kills the judge's group (by dropping it).
+//! checkpoint (see `follow`); a change of attention is published at once;
+//! a judge, a broken config, an unreadable artifact or an unwritable log
+//! never ends the watcher; every exit path kills the judge's group (by
+//! dropping it).
 
 mod follow;
 mod judge;
 pub mod status;
 
+use crate::attention::Attention;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::home::Home;
@@ -19,7 +22,7 @@ use crate::lock::{self, Held, Taken};
 use crate::signals::SelfPipe;
 use crate::store::{self, Store};
 use crate::{files, log, procs, sys};
-use follow::{Follower, Mark, Sight};
+use follow::{Follower, Resume, Sight};
 use judge::Judge;
 use status::{Status, WatchState};
 use std::os::fd::AsFd;
@@ -94,8 +97,10 @@ struct Watcher {
     config_error: Option<String>,
     follow: Follower,
     judge: Option<Judge>,
-    /// The `last_activity` whose idle period was judged.
-    judged: Option<u64>,
+    /// The attention and its `attention_since` whose period was judged.
+    judged: Option<(Attention, u64)>,
+    /// For `other` agents, attention from growth and since when.
+    other: Option<(Attention, u64)>,
     judges: u64,
     /// pid, artifact, and the last judge run's fields.
     base: Status,
@@ -117,7 +122,8 @@ impl Watcher {
         let text = files::read_small(&home.status(&key), files::RECORD_MAX);
         let saved = text.ok().flatten().and_then(|t| Status::parse(&t));
         let saved = saved.filter(|s| s.artifact == artifact).unwrap_or_default();
-        let follow = Follower::new(PathBuf::from(&artifact), Mark::saved(&saved));
+        let follow = Follower::new(PathBuf::from(&artifact), Resume::of(&saved));
+        let other = (!saved.content()).then(|| saved.saved.attention.zip(saved.attention_since));
         let mut w = Watcher {
             home,
             key,
@@ -126,6 +132,7 @@ impl Watcher {
             follow,
             judge: None,
             judged: None,
+            other: other.flatten(),
             judges: 0,
             // The judge a previous watcher ran is not ours to claim.
             base: Status {
@@ -157,7 +164,8 @@ impl Watcher {
             }
             let now = crate::time::now();
             let more = self.follow.tick(now);
-            self.tend_judge(now);
+            self.track_other(now);
+            self.tend_judge(now, more);
             if caught.stop {
                 // Read what is left (for two seconds at most), then go.
                 let limit = Instant::now() + Duration::from_secs(2);
@@ -197,8 +205,46 @@ impl Watcher {
         }
     }
 
+    /// For `other` agents: `working` while growing within `idle_seconds`,
+    /// `turn_done` after (today's idle), each since its period began.
+    fn track_other(&mut self, now: u64) {
+        let want = match self.state(now) {
+            WatchState::Active => Some(Attention::Working),
+            WatchState::Idle => Some(Attention::TurnDone),
+            WatchState::Absent | WatchState::Unreadable => None,
+        };
+        if want == self.other.map(|o| o.0) {
+            return;
+        }
+        let last = self.follow.last_activity.unwrap_or(now);
+        self.other = want.map(|a| match a {
+            Attention::TurnDone => (a, last.saturating_add(self.config.idle_seconds).min(now)),
+            _ => (a, last),
+        });
+    }
+
+    /// What the agent is doing, its reason and since when: from the
+    /// transcript's content, or for `other` agents from its growth.
+    fn attention(&self) -> (Option<Attention>, String, Option<u64>) {
+        if self.follow.content() {
+            let s = self.follow.saved();
+            return (s.attention, s.reason.clone(), self.follow.attention_since());
+        }
+        let idle = crate::text::duration(self.config.idle_seconds);
+        match self.other {
+            Some((a @ Attention::TurnDone, since)) => {
+                (Some(a), format!("no growth for {idle}"), Some(since))
+            }
+            Some((a, since)) => (Some(a), "growing".into(), Some(since)),
+            None => (None, String::new(), None),
+        }
+    }
+
     fn status(&self, now: u64) -> Status {
         let m = self.follow.mark;
+        let (attention, reason, attention_since) = self.attention();
+        let mut saved = self.follow.saved().clone();
+        (saved.attention, saved.reason) = (attention, reason);
         let mut errors = Vec::new();
         if let Sight::Unreadable(why) = &self.follow.sight {
             errors.push(why.as_str());
@@ -214,6 +260,9 @@ impl Watcher {
             dev: m.dev,
             ino: m.ino,
             error: Some(errors.join("; ")).filter(|e| !e.is_empty()),
+            saved,
+            attention_since,
+            classified: true,
             ..self.base.clone()
         }
     }
@@ -225,7 +274,10 @@ impl Watcher {
         let old = self.published.as_ref();
         let new_state = old.map_or(true, |o| o.state != status.state);
         let judge = old.is_some_and(|o| o.judge_pgid != status.judge_pgid);
-        let urgent = new_state || judge || old.is_some_and(|o| o.error != status.error);
+        let (a, tool) = (status.saved.attention, &status.saved.tool);
+        let moved = old.is_some_and(|o| (o.saved.attention, &o.saved.tool) != (a, tool));
+        let new_attention = old.map_or(a.is_some(), |o| o.saved.attention != a);
+        let urgent = new_state || judge || moved || old.is_some_and(|o| o.error != status.error);
         let due = urgent || force || self.published_at.elapsed() >= PUBLISH_EVERY;
         if old == Some(&status) || !due {
             return;
@@ -236,6 +288,9 @@ impl Watcher {
             Ok(()) => {
                 if new_state {
                     log::stamped(&format!("now {}", status.state.as_str()));
+                }
+                if let Some(a) = a.filter(|_| new_attention) {
+                    log::stamped(&format!("attention {}: {}", a.as_str(), status.saved.reason));
                 }
                 (self.published, self.publish_failing) = (Some(status), false);
             }
@@ -272,56 +327,6 @@ impl Watcher {
                 std::thread::sleep(IDLE_TICK); // never a busy loop
             }
         }
-    }
-
-    /// Reaps a finished judge, or starts one when an idle period begins.
-    fn tend_judge(&mut self, now: u64) {
-        if let Some(j) = &mut self.judge {
-            if let Some((verdict, exit)) = j.check(Instant::now()) {
-                self.judge = None;
-                self.record(verdict, exit, now);
-            }
-            return;
-        }
-        let period = self.follow.last_activity;
-        if self.state(now) != WatchState::Idle || self.judged == period {
-            return;
-        }
-        self.judged = period;
-        // A previous watcher's verdict given after the last growth settled
-        // this period already: a restart is no news.
-        let settled = self.judges == 0 && self.base.verdict_at >= period;
-        let Some(command) = self.config.judge_command.clone().filter(|_| !settled) else { return };
-        self.judges += 1;
-        let env = judge::env(&self.home, &self.key, &self.base.artifact);
-        // Unique across runs: a watcher killed between creating and
-        // unlinking its judge's input must not block the next one's.
-        let name = format!(".{}.judge.{}.{}", self.key, sys::getpid(), self.judges);
-        let stdin_path = self.home.watch().join(name);
-        let timeout = Duration::from_secs(self.config.judge_timeout_seconds);
-        let started = (self.follow.tail().and_then(|tail| judge::input(&stdin_path, tail)))
-            .and_then(|stdin| Judge::start(&command, &env, stdin, timeout));
-        match started {
-            Ok(j) => {
-                // Recorded at once: if this watcher is killed outright, the
-                // daemon ends the judge's group by these.
-                let pgid = j.pid();
-                self.base.judge_start = sys::proc_stat(pgid).ok().map(|s| s.start);
-                self.base.judge_pgid = Some(pgid);
-                self.judge = Some(j);
-            }
-            Err(e) => {
-                log::stamped(&format!("cannot start the judge: {e}"));
-                self.record(None, "spawn failed".into(), now);
-            }
-        }
-    }
-
-    fn record(&mut self, verdict: Option<String>, exit: String, now: u64) {
-        log::stamped(&format!("judge ended: {exit}"));
-        (self.base.verdict, self.base.verdict_at) = (verdict, Some(now));
-        (self.base.judge_exit, self.base.judge_pgid, self.base.judge_start) =
-            (Some(exit), None, None);
     }
 
     /// Rotates the log past `log_max_bytes` and moves stdout and stderr to
@@ -419,6 +424,42 @@ mod tests {
         w.publish(true);
         let back = Status::parse(&std::fs::read_to_string(h.status(&key)).unwrap()).unwrap();
         assert_eq!((back.state, back.lines, back.judge_pgid), (WatchState::Active, 1, None));
+        std::fs::remove_dir_all(h.path()).unwrap();
+    }
+
+    #[test]
+    fn a_change_of_attention_is_published_at_once_the_rest_at_the_pace() {
+        let h = home("at-once");
+        let artifact = h.path().join("a.jsonl").to_string_lossy().into_owned();
+        let key = h.key(&artifact);
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/claude/");
+        let tool = std::fs::read(format!("{fixture}working-tool.jsonl")).unwrap();
+        let lines: Vec<&[u8]> = tool.split_inclusive(|&b| b == b'\n').collect();
+        std::fs::write(&artifact, lines[..19].concat()).unwrap();
+        let lock = take_lock(&h, &key).unwrap().expect("free");
+        let mut w = Watcher::new(h.clone(), key.clone(), artifact.clone(), lock);
+        let read = || Status::parse(&std::fs::read_to_string(h.status(&key)).unwrap()).unwrap();
+        let now = crate::time::now();
+        w.follow.tick(now);
+        w.publish(false);
+        assert_eq!(read().saved.attention, Some(Attention::Working));
+        // A bookkeeping line within the second: not yet published.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&artifact).unwrap();
+        std::io::Write::write_all(&mut f, br#"{"type":"last-prompt","sessionId":"x"}"#).unwrap();
+        std::io::Write::write_all(&mut f, b"\n").unwrap();
+        w.follow.tick(now);
+        w.published_at = Instant::now();
+        w.publish(false);
+        assert_eq!(read().lines, 19, "the rest waits for the once-a-second pace");
+        // The tool call opens: published at once, the new line count with it.
+        std::io::Write::write_all(&mut f, lines[19]).unwrap();
+        w.follow.tick(now);
+        w.publish(false);
+        let s = read();
+        assert_eq!(
+            (s.saved.attention, s.saved.tool.as_str(), s.lines),
+            (Some(Attention::Tool), "Bash", 21)
+        );
         std::fs::remove_dir_all(h.path()).unwrap();
     }
 

@@ -1,7 +1,11 @@
 //! A watcher's status file, `watch/KEY.status`: what it last observed.
 //! Published atomically by the watcher, read by `sessions list` and the
 //! watcher itself (its checkpoint after a restart).
+//!
+//! Invariant: the classifier's checkpoint (`saved`) is the one at `offset`,
+//! so a watcher resuming there restores exactly what it had read.
 
+use crate::attention::{Agent, Saved};
 use crate::kv;
 
 /// What a watcher sees of its artifact.
@@ -72,6 +76,14 @@ pub struct Status {
     pub judge_start: Option<u64>,
     /// Why the artifact is unreadable, or a config problem.
     pub error: Option<String>,
+    /// What the agent is doing, as the classifier left it at `offset`
+    /// (for `other` agents, `attention` and `reason` come from growth).
+    pub saved: Saved,
+    /// When `attention` (or the open tool) last changed.
+    pub attention_since: Option<u64>,
+    /// The file held the classifier's checkpoint (`turn_open`, which every
+    /// watcher that reads transcripts writes); not itself a field.
+    pub classified: bool,
 }
 
 impl Status {
@@ -97,7 +109,16 @@ impl Status {
             judge_pgid: kv::get(&f, "judge_pgid").and_then(|v| v.parse().ok()),
             judge_start: num("judge_start"),
             error: text("error"),
+            saved: Saved::from_pairs(&f.iter().map(|f| (f.key, f.value)).collect::<Vec<_>>()),
+            attention_since: num("attention_since"),
+            classified: kv::get(&f, "turn_open").is_some(),
         })
+    }
+
+    /// Whether the transcript's content decides attention (Claude Code,
+    /// Codex), rather than its growth.
+    pub fn content(&self) -> bool {
+        matches!(self.saved.agent, Some(Agent::Claude | Agent::Codex))
     }
 
     /// The status as file text.
@@ -120,7 +141,8 @@ impl Status {
             ("judge_pgid", self.judge_pgid.map(|p| p.to_string())),
             ("judge_start", self.judge_start.map(|t| t.to_string())),
             ("error", self.error.clone()),
-        ])
+            ("attention_since", self.attention_since.map(|t| t.to_string())),
+        ]) + &kv::render(self.saved.to_pairs().iter().map(|(k, v)| (k.as_str(), Some(v.clone()))))
     }
 }
 
@@ -147,8 +169,32 @@ mod tests {
             judge_pgid: Some(4321),
             judge_start: Some(264623),
             error: None,
+            saved: Saved {
+                agent: Some(Agent::Claude),
+                attention: Some(crate::attention::Attention::Tool),
+                reason: "tool Bash open".into(),
+                tool: "Bash".into(),
+                last_text: "Running the tests = ok # not a comment".into(),
+                turns: 3,
+                agent_session: "5bb58492-9daf".into(),
+                open_calls: vec![crate::attention::Call {
+                    id: "toolu_1".into(),
+                    name: "Bash".into(),
+                }],
+                turn_open: true,
+                evidence: vec!["line 7: assistant tool_use Bash (toolu_1)".into()],
+                ..Saved::default()
+            },
+            attention_since: Some(1700000002),
+            classified: true,
         };
+        assert!(s.content());
         assert_eq!(Status::parse(&s.render()), Some(s));
+        let plain = Status { pid: 1, artifact: "/a".into(), classified: true, ..Status::default() };
+        assert_eq!(Status::parse(&plain.render()), Some(plain.clone()));
+        assert!(!plain.content());
+        let old = Status::parse("pid = 1\nartifact = /a\nstate = idle\noffset = 5\n").unwrap();
+        assert!(!old.classified, "written before the classifier");
         assert_eq!(Status::parse("garbage"), None);
         assert_eq!(Status::parse("pid = x\nartifact = /a\nstate = idle"), None);
     }
