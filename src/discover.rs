@@ -114,6 +114,41 @@ pub fn pass(
     p.report
 }
 
+/// A running agent whose folder (`CLAUDE_CONFIG_DIR` or `CODEX_HOME`, as
+/// its environment sets it) is not the one bach's own environment names:
+/// discovery still finds its files, but the daemon watches the other
+/// folder for changes, and `doctor` and `hook` read the other settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherFolder {
+    /// The agent's pid (the first, for several with one folder).
+    pub pid: i32,
+    /// The variable: `CLAUDE_CONFIG_DIR` or `CODEX_HOME`.
+    pub var: &'static str,
+    /// The agent's folder.
+    pub agent: String,
+    /// bach's.
+    pub own: String,
+}
+
+/// The agents in `procs` whose folder is not bach's, one per folder. An
+/// agent whose environment cannot be read shares bach's (that is what
+/// discovery takes then).
+pub fn other_folders(procs: &[Proc]) -> Vec<OtherFolder> {
+    let mut out: Vec<OtherFolder> = Vec::new();
+    for c in candidates(procs, &[Agent::Claude, Agent::Codex]) {
+        let (var, default) = match c.agent {
+            Agent::Claude => ("CLAUDE_CONFIG_DIR", ".claude"),
+            _ => ("CODEX_HOME", ".codex"),
+        };
+        let own = find::own_dir(var, default).to_string_lossy().trim_end_matches('/').to_string();
+        let Ok(agent) = find::agent_dir(c.pid(), var, default) else { continue };
+        if agent != own && !out.iter().any(|o| o.var == var && o.agent == agent) {
+            out.push(OtherFolder { pid: c.pid(), var, agent, own });
+        }
+    }
+    out
+}
+
 /// The processes of this user, not zombies, whose command line is Claude
 /// Code or Codex (read from the kernel: `ps` joins and mangles arguments),
 /// for the agents in `wanted`; their start ticks read where the kernel has

@@ -588,3 +588,29 @@ fn discover_is_a_failure_when_ps_cannot_be_read() {
     assert!(err.contains("cannot read the process table: ps failed (exit 1)"), "{err}");
     assert!(!env.home.join("sessions").exists());
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn doctor_warns_when_an_agent_keeps_its_files_where_bach_does_not_look() {
+    let mut r = Reg::new("doctor-folders");
+    let proj = r.path("proj");
+    let pid = r.claude(&proj, Some(&sid(1)), "");
+    let folders = |vars: &[(&str, String)]| {
+        let mut c = r.cmd(&["doctor", "--json"]);
+        c.envs(vars.iter().map(|(k, v)| (k, v)));
+        let out = c.output().unwrap();
+        let doc = json(&String::from_utf8_lossy(&out.stdout));
+        let all = doc.get("checks").arr();
+        let c = all.iter().find(|c| c.get("name").str() == "agent folders").expect("the check");
+        [c.get("result"), c.get("detail"), c.get("fix")].map(|v| v.str().to_string())
+    };
+    // bach looks in $HOME/.claude; the agent was started with another.
+    let [result, detail, fix] = folders(&[]);
+    let want = format!("agent pid {pid} uses CLAUDE_CONFIG_DIR={}, bach ", r.path("claude"));
+    assert_eq!(result, "warn");
+    assert!(detail.starts_with(&want), "{detail:?} should start with {want:?}");
+    assert!(fix.contains(&format!("CLAUDE_CONFIG_DIR={}", r.path("claude"))), "{fix}");
+    // The same folder: nothing to say.
+    let same = [("CLAUDE_CONFIG_DIR", r.path("claude") + "/"), ("CODEX_HOME", r.path("codex"))];
+    assert_eq!(folders(&same)[0], "ok", "{:?}", folders(&same));
+}

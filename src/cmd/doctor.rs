@@ -97,6 +97,7 @@ pub fn doctor(json: bool) -> Result<u8> {
     checks.push(events_check(&s));
     checks.push(privacy_check(&s));
     checks.push(agents_check(&s));
+    checks.push(folders_check());
     match json {
         true => print_json(&checks),
         false => print_text(&checks),
@@ -209,6 +210,35 @@ fn agents_check(s: &Setup) -> Check {
             "bach hook claude --print-config (merge it into ~/.claude/settings.json)",
         ),
     }
+}
+
+/// Running agents that keep their files where bach does not look.
+fn folders_check() -> Check {
+    const NAME: &str = "agent folders";
+    let procs = match crate::procs::snapshot() {
+        Ok(p) => p,
+        Err(e) => return Check::warn(NAME, format!("not checked: {e}"), "see the ps check"),
+    };
+    let other = crate::discover::other_folders(&procs);
+    let Some(first) = other.first() else {
+        return Check::ok(NAME, "running agents use bach's CLAUDE_CONFIG_DIR and CODEX_HOME");
+    };
+    let more = match other.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    Check::warn(
+        NAME,
+        format!(
+            "agent pid {} uses {}={}, bach {}{more}",
+            first.pid, first.var, first.agent, first.own
+        ),
+        format!(
+            "run bach with {}={} (the daemon too: it watches its own folder for new sessions)",
+            first.var,
+            crate::service::sh_quote(&first.agent)
+        ),
+    )
 }
 
 /// Runs `tool args` for at most a second; its exit code and stdout, or

@@ -31,7 +31,7 @@ pub fn own_dir(var: &str, default: &str) -> PathBuf {
 
 /// Where agent `pid` keeps its files: `VAR` in its environment, else its
 /// `HOME` and `DEFAULT`; where its environment cannot be read, bach's own.
-fn agent_dir(pid: i32, var: &str, default: &str) -> Result<String, String> {
+pub fn agent_dir(pid: i32, var: &str, default: &str) -> Result<String, String> {
     let dir = match sys::proc_env_var(pid, var) {
         Ok(Some(v)) if !v.is_empty() => PathBuf::from(v),
         Ok(_) => match sys::proc_env_var(pid, "HOME") {
