@@ -14,6 +14,8 @@
 
 mod find;
 
+pub use find::own_dir;
+
 use crate::attention::Agent;
 use crate::config::Config;
 use crate::log::Log;

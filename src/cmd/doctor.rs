@@ -192,11 +192,8 @@ fn privacy_check(s: &Setup) -> Check {
 
 /// Claude Code hooks installed, or discovery on: some way in for sessions.
 fn agents_check(s: &Setup) -> Check {
-    let claude = std::env::var_os("CLAUDE_CONFIG_DIR")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".claude")));
-    let settings = claude.map(|d| d.join("settings.json"));
-    let text = settings.as_deref().and_then(|p| files::read_small(p, 4 << 20).ok().flatten());
+    let settings = crate::discover::own_dir("CLAUDE_CONFIG_DIR", ".claude").join("settings.json");
+    let text = files::read_small(&settings, 4 << 20).ok().flatten();
     let hooks = text.is_some_and(|t| t.contains("hook claude"));
     let discover = s.config.as_ref().is_ok_and(|c| !c.discover.is_empty());
     match (hooks, discover) {
