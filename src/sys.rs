@@ -336,6 +336,29 @@ pub fn default_signal(sig: libc::c_int) -> io::Result<()> {
     set_action(sig, libc::SIG_DFL)
 }
 
+/// The `RLIMIT_NOFILE` limits in force.
+fn nofile_limit() -> io::Result<libc::rlimit> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: lim is a valid rlimit structure for getrlimit to fill.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+    Ok(lim)
+}
+
+extern "C" fn exit_now(_: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe and runs nothing of ours.
+    unsafe { libc::_exit(0) }
+}
+
+/// Ends this process with status 0 (`_exit`: nothing flushed, nothing run)
+/// once `secs` seconds have passed, whatever it is doing then; a limit for
+/// work that must never hold up its caller (the hook's 2 s).
+pub fn exit_on_alarm(secs: u32) -> io::Result<()> {
+    set_action(libc::SIGALRM, exit_now as extern "C" fn(libc::c_int) as libc::sighandler_t)?;
+    // SAFETY: alarm takes an integer and cannot fail.
+    unsafe { libc::alarm(secs) };
+    Ok(())
+}
+
 fn set_action(sig: libc::c_int, handler: libc::sighandler_t) -> io::Result<()> {
     // SAFETY: sigaction is a plain C struct for which all-zero bytes are valid.
     let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };

@@ -337,7 +337,7 @@ const OPEN_MAX: u64 = 10240;
 /// and `kern.maxfilesperproc` as Apple documents; returns the soft limit
 /// now in force.
 pub fn raise_nofile_limit() -> io::Result<u64> {
-    let mut lim = nofile_limit()?;
+    let mut lim = super::nofile_limit()?;
     let per_process = sysctl_int(&mut [libc::CTL_KERN, libc::KERN_MAXFILESPERPROC]);
     let cap = per_process.map_or(OPEN_MAX, |n| u64::try_from(n).unwrap_or(0).min(OPEN_MAX));
     let want = lim.rlim_max.min(cap);
@@ -346,29 +346,7 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
         // SAFETY: lim is a valid rlimit structure that outlives the call.
         check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) })?;
     }
-    Ok(nofile_limit()?.rlim_cur)
-}
-
-fn nofile_limit() -> io::Result<libc::rlimit> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: lim is a valid rlimit structure for getrlimit to fill.
-    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
-    Ok(lim)
-}
-
-extern "C" fn exit_now(_: c_int) {
-    // SAFETY: _exit is async-signal-safe and runs nothing of ours.
-    unsafe { libc::_exit(0) }
-}
-
-/// Ends this process with status 0 (`_exit`: nothing flushed, nothing run)
-/// once `secs` seconds have passed, whatever it is doing then; a limit for
-/// work that must never hold up its caller (the hook's 2 s).
-pub fn exit_on_alarm(secs: u32) -> io::Result<()> {
-    super::set_action(libc::SIGALRM, exit_now as extern "C" fn(c_int) as libc::sighandler_t)?;
-    // SAFETY: alarm takes an integer and cannot fail.
-    unsafe { libc::alarm(secs) };
-    Ok(())
+    Ok(super::nofile_limit()?.rlim_cur)
 }
 
 /// Makes the entries of folder `path` durable (after a rename into it):

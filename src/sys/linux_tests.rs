@@ -229,7 +229,7 @@ fn alarm_child() {
     if std::env::var_os("BACH_TEST_ALARM_CHILD").is_none() {
         return;
     }
-    exit_on_alarm(1).unwrap();
+    crate::sys::exit_on_alarm(1).unwrap();
     println!("armed");
     std::thread::sleep(Duration::from_secs(30));
     panic!("the alarm did not end the process");
