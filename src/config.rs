@@ -29,6 +29,8 @@ pub struct Config {
     pub judge_timeout_seconds: u64,
     /// A log larger than this is rotated.
     pub log_max_bytes: u64,
+    /// `ps` is read at least this often even when no event asks for it.
+    pub audit_seconds: u64,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             judge_command: None,
             judge_timeout_seconds: 60,
             log_max_bytes: 1 << 20,
+            audit_seconds: 300,
         }
     }
 }
@@ -61,6 +64,7 @@ const KEYS: &[(&str, u64, u64)] = &[
     ("judge_command", 0, 0),
     ("judge_timeout_seconds", 1, 3600),
     ("log_max_bytes", 4096, 1 << 40),
+    ("audit_seconds", 10, DAY),
 ];
 
 impl Config {
@@ -90,6 +94,7 @@ impl Config {
                 "idle_seconds" => c.idle_seconds = num()?,
                 "judge_timeout_seconds" => c.judge_timeout_seconds = num()?,
                 "log_max_bytes" => c.log_max_bytes = num()?,
+                "audit_seconds" => c.audit_seconds = num()?,
                 "judge_command" => c.judge_command = Some(f.value.to_string()),
                 // The one key left in KEYS is the bool `watch_on_launch`.
                 _ => match f.value {
@@ -175,7 +180,8 @@ mod tests {
         let c = parse(
             "daemon_reconcile_seconds = 1\nbackoff_base_seconds = 2\nbackoff_max_seconds = 8\n\
              backoff_reset_seconds = 9\nstray_grace_seconds = 0\nwatch_on_launch = false\nidle_seconds = 3\n\
-             judge_command = echo done # really\njudge_timeout_seconds = 4\nlog_max_bytes = 4096\n",
+             judge_command = echo done # really\njudge_timeout_seconds = 4\nlog_max_bytes = 4096\n\
+             audit_seconds = 10\n",
         )
         .unwrap();
         assert_eq!(
@@ -191,6 +197,7 @@ mod tests {
                 judge_command: Some("echo done # really".into()),
                 judge_timeout_seconds: 4,
                 log_max_bytes: 4096,
+                audit_seconds: 10,
             }
         );
     }
@@ -209,6 +216,7 @@ mod tests {
             ("idle_seconds = 0", "/h/config:1: 'idle_seconds' must be between 1 and 86400, not 0"),
             ("daemon_reconcile_seconds = 3601", "/h/config:1: 'daemon_reconcile_seconds' must be between 1 and 3600, not 3601"),
             ("log_max_bytes = 4095", "/h/config:1: 'log_max_bytes' must be between 4096 and 1099511627776, not 4095"),
+            ("audit_seconds = 9", "/h/config:1: 'audit_seconds' must be between 10 and 86400, not 9"),
             ("log_max_bytes = 99999999999999999999999", "/h/config:1: 'log_max_bytes' must be a whole number, not '99999999999999999999999'"),
             ("watch_on_launch = yes", "/h/config:1: 'watch_on_launch' must be true or false, not 'yes'"),
             ("backoff_base_seconds = 10\nbackoff_max_seconds = 5", "/h/config:2: 'backoff_max_seconds' (5) must not be below backoff_base_seconds (10)"),

@@ -32,6 +32,9 @@ pub struct Policy {
     pub gone_grace: u64,
     /// SIGKILL follows SIGTERM after this.
     pub kill_after: u64,
+    /// The process table is read at least this often (a host without pid
+    /// handles sets it to `tick`: every tick reads it).
+    pub audit: u64,
 }
 
 impl Policy {
@@ -45,6 +48,7 @@ impl Policy {
             stray_grace: c.stray_grace_seconds * 1000,
             gone_grace: (c.idle_seconds + c.judge_timeout_seconds) * 1000,
             kill_after: 5000,
+            audit: c.audit_seconds * 1000,
         }
     }
 
@@ -176,12 +180,15 @@ pub struct Entry {
     pub last_exit: Option<Exit>,
     /// Where it stands.
     pub phase: Phase,
+    /// When every session of the (desired) key was first seen gone (ms).
+    pub gone_at: Option<u64>,
 }
 
 impl Entry {
     /// A key met for the first time.
     pub fn new(artifact: &str) -> Entry {
-        Entry { artifact: artifact.into(), crashes: 0, last_exit: None, phase: Phase::Pending }
+        let (crashes, last_exit, phase, gone_at) = (0, None, Phase::Pending, None);
+        Entry { artifact: artifact.into(), crashes, last_exit, phase, gone_at }
     }
 }
 
@@ -243,10 +250,15 @@ pub fn reconcile(obs: &Observed, mut ledger: Ledger, policy: &Policy, now: u64) 
         match obs.desired.get(key) {
             Some(want) if !want.all_gone => {
                 e.artifact.clone_from(&want.artifact);
+                e.gone_at = None;
                 desired(&mut plan, key, e, procs, exit, policy, now);
                 true
             }
-            want => stray(&mut plan, key, e, procs, want.is_some(), policy, now),
+            want => {
+                // Desired here means all its sessions are gone: since when.
+                e.gone_at = want.map(|_| e.gone_at.unwrap_or(now));
+                stray(&mut plan, key, e, procs, want.is_some(), policy, now)
+            }
         }
     });
     (plan, ledger)

@@ -6,8 +6,10 @@
 //! the table kept current between reads), then the desired set (the store,
 //! so a `sessions end` between the two reads is seen as a stray, not a
 //! crash), asks the pure `reconcile` for a plan, carries it out and
-//! publishes. A child's exit wakes the loop at once: a crash is recorded
-//! from its status alone, without a `ps` scan.
+//! publishes. A child's exit, or the pid handle of a watcher the daemon did
+//! not fork, wakes the loop at once: a crash is recorded from that alone,
+//! without a `ps` scan, which is read only every `audit_seconds` (and
+//! whenever the host cannot do without it).
 
 use crate::reconcile::{self, Exit, Key, Ledger, Observed, Plan, Policy, Retirement, Watcher};
 use crate::store::Want;
@@ -26,7 +28,8 @@ pub type Desired = BTreeMap<Key, Want>;
 pub enum Table {
     /// Read the process table (`ps`).
     Read,
-    /// Reuse the last table, kept current by reaped children.
+    /// Reuse the last table, kept current by reaped children and pid
+    /// handles (a host that cannot keep it current reads it anyway).
     Reuse,
 }
 
@@ -55,7 +58,10 @@ pub struct Wake {
     pub stop: bool,
     /// New rules (SIGHUP brought a valid configuration).
     pub policy: Option<Policy>,
-    /// Children reaped: pid and how each ended.
+    /// Watchers that ended: children reaped (pid and how each ended), and
+    /// watchers the daemon did not fork whose pid handle fired
+    /// ([`Exit::Vanished`]). A host also returns an empty `Wake` when
+    /// anything else changed (the store, an agent's exit): the loop ticks.
     pub exits: Vec<(i32, Exit)>,
 }
 
@@ -104,21 +110,26 @@ impl Supervisor {
         Supervisor { policy, ledger, seen, problem, children }
     }
 
-    /// Runs until SIGTERM or SIGINT: tick, sweep, wait until the next tick
-    /// or deadline.
+    /// Runs until SIGTERM or SIGINT: tick, sweep, wait until the next tick,
+    /// deadline or event. The table is read at the first tick and every
+    /// `policy.audit`; between, ticks reuse it.
     pub fn run(&mut self, host: &mut impl Host) {
-        let (mut table, mut next_tick) = (Table::Read, 0);
+        let (mut table, mut next_tick, mut next_audit) = (Table::Read, 0, 0);
         loop {
             let now = host.now();
-            if now >= next_tick {
-                table = Table::Read; // the tick is due anyway
+            if now >= next_audit {
+                table = Table::Read;
             }
             if table == Table::Read {
+                next_audit = now.saturating_add(self.policy.audit);
+            }
+            if now >= next_tick || table == Table::Read {
                 next_tick = now.saturating_add(self.policy.tick);
             }
             let plan = self.tick(host, table);
             host.sweep(&self.seen.desired);
-            let wake = host.wait(plan.wake_at.map_or(next_tick, |w| w.min(next_tick)));
+            let due = plan.wake_at.into_iter().chain([next_tick, next_audit]).min();
+            let wake = host.wait(due.unwrap_or(next_tick));
             if wake.stop {
                 return;
             }
@@ -127,14 +138,24 @@ impl Supervisor {
     }
 
     /// Applies what woke the loop; says how the next tick learns what runs:
-    /// a crash is recorded from the reaped status alone, but a clean exit
-    /// (SIGTERM, or a lock found taken) and new rules ask `ps`.
+    /// a crash is recorded from the reaped status or the fired handle alone,
+    /// but a clean exit (SIGTERM, or a lock found taken) and new rules ask
+    /// `ps`. Nothing but a deadline or an event (no exit): the table is
+    /// reused.
     fn woken(&mut self, wake: Wake) -> Table {
-        let mut clean = true;
+        let mut clean = false;
         for (pid, exit) in wake.exits {
-            let Some(key) = self.children.remove(&pid) else { continue };
+            let key = match self.children.remove(&pid) {
+                Some(key) => key,
+                // Not our child: a watcher we know by its pid handle.
+                None if exit == Exit::Vanished => match self.key_of(pid) {
+                    Some(key) => key,
+                    None => continue,
+                },
+                None => continue,
+            };
             self.forget(&key, pid);
-            clean &= exit.clean();
+            clean |= exit.clean();
             self.seen.exits.push((key, exit));
         }
         let table = if clean || wake.policy.is_some() { Table::Read } else { Table::Reuse };
@@ -142,6 +163,12 @@ impl Supervisor {
             self.policy = p;
         }
         table
+    }
+
+    /// The key whose supervised processes include `pid`.
+    fn key_of(&self, pid: i32) -> Option<Key> {
+        let mut keys = self.seen.supervised.iter();
+        keys.find(|(_, procs)| procs.iter().any(|w| w.pid == pid)).map(|(k, _)| k.clone())
     }
 
     /// Takes a reaped watcher out of the supervised set.

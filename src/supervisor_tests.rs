@@ -165,9 +165,57 @@ fn run_stops_on_request_and_sweeps_every_turn() {
     let mut host = fake(&["k"]);
     host.script = Some(vec![Wake::default(), Wake::default()]);
     sup().run(&mut host);
-    assert_eq!((host.reads, host.spawned.len()), (3, 1), "three ticks, one spawn");
+    assert_eq!(host.spawned.len(), 1, "three ticks, one spawn");
+    assert_eq!(host.reads, 1, "the table is read at the first tick, then kept current");
     assert_eq!(host.sweeps, 3, "the sweep is a step of every turn");
     assert_eq!(host.now, 1_000_000 + 10_000 + 1, "waits reconcile_seconds between ticks");
+}
+
+#[test]
+fn the_table_is_read_every_audit_and_every_tick_when_the_audit_is_the_tick() {
+    for (audit_seconds, reads) in [(10, 4), (5, 7), (300, 1)] {
+        let mut host = fake(&["k"]);
+        host.script = Some((0..6).map(|_| Wake::default()).collect());
+        let c = Config { audit_seconds, ..Config::default() };
+        Supervisor::new(Policy::new(&c), Ledger::new()).run(&mut host);
+        assert_eq!(host.reads, reads, "seven ticks of 5 s, audit every {audit_seconds} s");
+    }
+}
+
+#[test]
+fn a_fired_handle_of_a_watcher_not_forked_is_a_crash_recorded_at_once() {
+    let mut host = fake(&["k"]);
+    // Adopted: running when the daemon started, so not its child.
+    host.table
+        .insert("k".into(), vec![Watcher { pid: 77, holds_lock: None, artifact: "/a/k".into() }]);
+    let mut sup = sup();
+    sup.tick(&mut host, Table::Read);
+    host.ps_fails = true; // recorded without ps
+    let table = sup.woken(Wake { exits: vec![(77, Exit::Vanished)], ..Wake::default() });
+    assert_eq!(table, Table::Reuse);
+    host.now += 3;
+    sup.tick(&mut host, table);
+    let e = &sup.ledger["k"];
+    assert_eq!((e.crashes, e.last_exit.clone()), (1, Some(Exit::Vanished)));
+    assert_eq!(host.reads, 1);
+    let unknown = sup.woken(Wake { exits: vec![(78, Exit::Vanished)], ..Wake::default() });
+    assert_eq!((unknown, sup.seen.exits.len()), (Table::Reuse, 0), "a pid nobody supervises");
+}
+
+#[test]
+fn a_fired_handle_of_a_key_no_longer_desired_is_a_retirement_not_a_crash() {
+    let mut host = fake(&["k"]);
+    host.table
+        .insert("k".into(), vec![Watcher { pid: 77, holds_lock: None, artifact: "/a/k".into() }]);
+    let mut sup = sup();
+    sup.tick(&mut host, Table::Read);
+    // `sessions end` wrote the record, then signalled the watcher: the store
+    // is read before the exit is judged.
+    host.desired.clear();
+    let table = sup.woken(Wake { exits: vec![(77, Exit::Vanished)], ..Wake::default() });
+    sup.tick(&mut host, table);
+    assert!(!sup.ledger.contains_key("k"), "{:?}", sup.ledger);
+    assert!(!host.events.iter().any(|e| e.contains("crashed")), "{:?}", host.events);
 }
 
 #[test]

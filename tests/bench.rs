@@ -250,7 +250,8 @@ impl Host for Synthetic {
     }
     fn retire(&mut self, _key: &str, _pid: i32, _signal: Signal) {}
     fn publish(&mut self, _events: &[String], ledger: &Ledger, _problem: Option<&str>) {
-        let h = bach::ledger::Header { pid: 1, started: 0, reconcile_seconds: 1, problem: None };
+        let h =
+            bach::ledger::Header { pid: 1, started: 0, reconcile_seconds: 1, ..Default::default() };
         let clock = bach::time::Clock { mono: self.now, wall: 1_700_000_000_000 };
         std::hint::black_box(bach::ledger::render(&h, &Config::default(), ledger, clock));
     }

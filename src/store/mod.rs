@@ -11,7 +11,7 @@
 pub mod desired;
 pub mod record;
 
-pub use desired::{desired, life, supervisable, Life, Want};
+pub use desired::{desired, desired_by, life, supervisable, Life, Want};
 pub use record::{
     normalize_artifact, parse_session, parse_task, render_session, render_task, valid_id, Problem,
     Session, Task, TaskState, Via,

@@ -1,0 +1,113 @@
+//! Whether each session's agent still runs, as the daemon knows it between
+//! `ps` reads. Every read judges each session's agent by the table (pid,
+//! uid and start, see `store::life`) and opens a pid handle on each live
+//! one, so its exit makes the session `gone` at once. A session that
+//! appears between reads is judged by the identity its record carries (the
+//! handle opened, then confirmed), or else taken to be live until `ps`.
+//!
+//! Invariant: an agent's handle names only sessions that still exist and
+//! have not ended; the others' handles are closed.
+
+use super::handles::{Handles, Opened, Whose};
+use crate::procs;
+use crate::ps::{self, Proc};
+use crate::store::{self, Life, Session};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Each judged session's agent: alive or not.
+#[derive(Default)]
+pub struct Agents {
+    alive: BTreeMap<String, bool>,
+}
+
+impl Agents {
+    /// A session's life: ended, gone (its agent was seen to exit), or live
+    /// (running, without an agent, or not judged yet).
+    pub fn life(&self, s: &Session) -> Life {
+        match (s.ended, self.alive.get(&s.id)) {
+            (true, _) => Life::Ended,
+            (false, Some(false)) if s.pid.is_some() => Life::Gone,
+            (false, _) => Life::Live,
+        }
+    }
+
+    /// After a `ps` read: judges every session's agent by the table and
+    /// watches the live ones. Returns whether any judgement changed.
+    pub fn judge_all(&mut self, sessions: &[Session], procs: &[Proc], h: &mut Handles) -> bool {
+        let mut changed = false;
+        for s in sessions.iter().filter(|s| !s.ended) {
+            let Some(pid) = s.pid else { continue };
+            let mut alive = store::life(s, Some(procs)) == Life::Live;
+            let known = self.alive.get(&s.id) == Some(&true) && watched(h, pid, &s.id);
+            if alive && !known {
+                let p = ps::find(procs, pid).map(|p| (p.uid, procs::start_of(p)));
+                let who = p.and_then(|(uid, start)| Some((uid, start?)));
+                let ids = BTreeSet::from([s.id.clone()]);
+                alive = match who.map(|who| h.open(pid, Whose::Agent(ids), Some(who))) {
+                    Some(Opened::Gone) => false,
+                    Some(Opened::Watched | Opened::Polled) | None => true,
+                };
+            }
+            changed |= self.alive.insert(s.id.clone(), alive) != Some(alive);
+        }
+        changed | self.forget_others(sessions, h)
+    }
+
+    /// After the store was read: drops what is no longer there and judges
+    /// the sessions not judged yet by their record's identity. Returns
+    /// whether any judgement changed, and whether only `ps` can judge one.
+    pub fn judge_new(&mut self, sessions: &[Session], h: &mut Handles) -> (bool, bool) {
+        let (mut changed, mut doubt) = (self.forget_others(sessions, h), false);
+        let new = sessions.iter().filter(|s| !s.ended && !self.alive.contains_key(&s.id));
+        for s in new.collect::<Vec<_>>() {
+            let Some(pid) = s.pid else { continue };
+            let who = s.pid_uid.zip(procs::recorded_start(s));
+            let ids = BTreeSet::from([s.id.clone()]);
+            match who.map(|who| h.open(pid, Whose::Agent(ids), Some(who))) {
+                Some(Opened::Watched) => drop(self.alive.insert(s.id.clone(), true)),
+                Some(Opened::Gone) => {
+                    self.alive.insert(s.id.clone(), false);
+                    changed = true;
+                }
+                // Live until `ps` says.
+                Some(Opened::Polled) | None => doubt = true,
+            }
+        }
+        (changed, doubt)
+    }
+
+    /// The agents of these sessions exited.
+    pub fn gone(&mut self, ids: &[String]) -> bool {
+        let mut changed = false;
+        for id in ids {
+            changed |= self.alive.insert(id.clone(), false) != Some(false);
+        }
+        changed
+    }
+
+    /// Forgets sessions removed or ended, and closes the handles no live
+    /// session needs. Returns whether a judgement was dropped.
+    fn forget_others(&mut self, sessions: &[Session], h: &mut Handles) -> bool {
+        let open: BTreeSet<&str> = sessions
+            .iter()
+            .filter(|s| !s.ended && s.pid.is_some())
+            .map(|s| s.id.as_str())
+            .collect();
+        let before = self.alive.len();
+        self.alive.retain(|id, _| open.contains(id.as_str()));
+        let alive = &self.alive;
+        h.keep(|_, whose| match whose {
+            Whose::Agent(ids) => {
+                ids.retain(|id| alive.get(id) == Some(&true));
+                !ids.is_empty()
+            }
+            Whose::Watcher { .. } => true,
+        });
+        self.alive.len() != before
+    }
+}
+
+/// Whether `pid` has a handle that counts session `id` among its agent's.
+fn watched(h: &Handles, pid: i32, id: &str) -> bool {
+    matches!(h.whose(pid), Some(Whose::Agent(ids)) if ids.contains(id))
+}

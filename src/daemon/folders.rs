@@ -1,0 +1,131 @@
+//! The folders the daemon follows by change notification: the store's
+//! `sessions/` and `tasks/` (a change re-reads the store; their stamp stays
+//! the fallback), and discovery's: `${CODEX_HOME}/sessions` with each
+//! existing level of today's and yesterday's `YYYY/MM/DD` (local time), and
+//! Claude's registry folder `${CLAUDE_CONFIG_DIR}/sessions`.
+//!
+//! Invariant: after [`Folders::arm`], every wanted folder that exists is
+//! watched as the inode now at its path, and nothing else is: a level that
+//! appeared is added, a folder replaced is watched anew, yesterday's levels
+//! are let go at local midnight.
+
+use super::handles::{Handles, Role};
+use crate::events::Watch;
+use crate::home::{Home, Records};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// A folder watched now, as the inode it was when armed.
+struct Armed {
+    path: PathBuf,
+    inode: (u64, u64),
+    watch: Watch,
+}
+
+/// The folders followed, and when the dated ones next change.
+pub struct Folders {
+    store: [PathBuf; 2],
+    codex: Option<PathBuf>,
+    claude: Option<PathBuf>,
+    armed: Vec<Armed>,
+    /// Local midnight, on the daemon's monotonic clock (ms).
+    pub midnight: u64,
+}
+
+impl Folders {
+    /// The folders of `home`, and the agents' folders named by this
+    /// process's environment (`CODEX_HOME`, `CLAUDE_CONFIG_DIR`, `HOME`).
+    pub fn new(home: &Home) -> Folders {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let user = var("HOME");
+        let codex = var("CODEX_HOME").or_else(|| user.as_ref().map(|h| h.join(".codex")));
+        let claude = var("CLAUDE_CONFIG_DIR").or_else(|| user.as_ref().map(|h| h.join(".claude")));
+        let store = [Records::Sessions, Records::Tasks].map(|k| home.records(k));
+        Folders { store, codex, claude, armed: Vec::new(), midnight: 0 }
+    }
+
+    /// Whether both store folders are watched (else the stamp decides).
+    pub fn store_watched(&self) -> bool {
+        self.store.iter().all(|p| self.armed.iter().any(|a| &a.path == p))
+    }
+
+    /// Watches what is wanted and exists, as its inode now; lets go of the
+    /// rest. `now` is monotonic ms; `wall` Unix seconds (for the dated
+    /// levels and the next midnight).
+    pub fn arm(&mut self, handles: &mut Handles, now: u64, wall: u64) {
+        if !handles.has_events() {
+            return;
+        }
+        let local = wall.saturating_add_signed(crate::sys::utc_offset(wall));
+        let till_midnight = 86_400 - local % 86_400;
+        // A second past it, so the new day's name is the one computed.
+        self.midnight = now.saturating_add((till_midnight + 1) * 1000);
+        let mut wanted: Vec<(PathBuf, Role)> =
+            self.store.iter().map(|p| (p.clone(), Role::Store)).collect();
+        let discovery = discovery(self.codex.as_deref(), self.claude.as_deref(), local);
+        wanted.extend(discovery.into_iter().map(|p| (p, Role::Discovery)));
+        let inode = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+        self.armed.retain(|a| {
+            let keep = inode(&a.path) == Some(a.inode) && wanted.iter().any(|(p, _)| p == &a.path);
+            if !keep {
+                handles.forget_folder(a.watch);
+            }
+            keep
+        });
+        for (path, role) in wanted {
+            if self.armed.iter().any(|a| a.path == path) {
+                continue;
+            }
+            let Some(ino) = inode(&path) else { continue };
+            // Watched already under another name (a symlinked level): skip.
+            if let Ok(watch) = handles.watch_folder(&path, role) {
+                self.armed.push(Armed { path, inode: ino, watch });
+            }
+        }
+    }
+}
+
+/// The discovery folders for the local time `local` (Unix seconds plus the
+/// UTC offset): Codex's `sessions/` and each level of today's and
+/// yesterday's `YYYY/MM/DD` beneath it, then Claude's `sessions/`.
+pub fn discovery(codex: Option<&Path>, claude: Option<&Path>, local: u64) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(root) = codex.map(|c| c.join("sessions")) {
+        out.push(root.clone());
+        for day in crate::codex::rollout_dirs(local) {
+            let mut level = root.clone();
+            for part in day.split('/') {
+                level.push(part);
+                if !out.contains(&level) {
+                    out.push(level.clone());
+                }
+            }
+        }
+    }
+    out.extend(claude.map(|c| c.join("sessions")));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_folders_are_both_days_levels_once_each() {
+        let local = crate::time::days_from_civil(2026, 3, 1) as u64 * 86_400 + 3600;
+        let got = discovery(Some(Path::new("/c")), Some(Path::new("/k")), local);
+        let want = [
+            "/c/sessions",
+            "/c/sessions/2026",
+            "/c/sessions/2026/03",
+            "/c/sessions/2026/03/01",
+            "/c/sessions/2026/02",
+            "/c/sessions/2026/02/28",
+            "/k/sessions",
+        ];
+        assert_eq!(got, want.map(PathBuf::from));
+        let mid_month = crate::time::days_from_civil(2026, 3, 15) as u64 * 86_400;
+        assert_eq!(discovery(Some(Path::new("/c")), None, mid_month).len(), 5, "one month");
+        assert!(discovery(None, None, local).is_empty());
+    }
+}
