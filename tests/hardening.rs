@@ -133,7 +133,9 @@ fn a_wall_clock_set_back_an_hour_does_not_stop_the_ticks() {
     let (a1, k1) = (env.artifact("s1.jsonl"), env.key(&env.artifact("s1.jsonl")));
     session_on(&env, "s1", &a1);
     watched(&env, &[&k1], secs(6));
-    // The shift did reach the daemon: its log now runs an hour behind.
+    // The shift did reach the daemon: its log now runs an hour behind. (The
+    // watcher can take its lock before the daemon logs its spawn.)
+    wait_log(&env, &format!("for {a1} "), secs(2));
     let log = daemon_log(&env);
     let stamp = |needle: &str| {
         let line =

@@ -4,6 +4,7 @@ mod util;
 
 mod cli;
 mod daemon;
+mod events;
 mod faults;
 mod hardening;
 mod lifecycle;

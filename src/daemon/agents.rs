@@ -111,3 +111,86 @@ impl Agents {
 fn watched(h: &Handles, pid: i32, id: &str) -> bool {
     matches!(h.whose(pid), Some(Whose::Agent(ids)) if ids.contains(id))
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::process::{Child, Command};
+    use std::time::{Duration, Instant};
+
+    /// A sleeping child, killed and reaped when dropped.
+    struct Kid(Child);
+
+    impl Drop for Kid {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn kid() -> (Kid, i32, crate::sys::ProcStat) {
+        let k = Kid(Command::new("sleep").arg("60").spawn().unwrap());
+        let pid = k.0.id() as i32;
+        (k, pid, crate::sys::proc_stat(pid).unwrap())
+    }
+
+    fn session(id: &str, pid: i32, uid: Option<u32>, ticks: Option<u64>) -> Session {
+        let (pid_uid, pid_ticks) = (uid, ticks);
+        Session { id: id.into(), pid: Some(pid), pid_uid, pid_ticks, ..Session::default() }
+    }
+
+    /// A `ps` row for `pid` as the table (with ticks) would show it.
+    fn row(pid: i32, st: &crate::sys::ProcStat) -> Proc {
+        let start = "Wed Nov 25 04:31:14 2026".into();
+        let (uid, ppid, pgid, zombie, command) = (st.uid, 1, pid, false, "sleep 60".into());
+        Proc { uid, pid, ppid, pgid, zombie, start, command, ticks: Some(st.start) }
+    }
+
+    fn wait_gone(h: &mut Handles) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while h.news.gone.is_empty() {
+            assert!(Instant::now() < deadline, "the agent's exit never fired");
+            let _ = crate::sys::poll(&h.fds(), 10);
+            h.drain();
+        }
+        std::mem::take(&mut h.news.gone)
+    }
+
+    #[test]
+    fn a_live_agent_is_watched_and_its_exit_makes_its_session_gone() {
+        let _reaping = crate::testing::children();
+        let mut h = Handles::new();
+        let (k, pid, st) = kid();
+        let s = session("s1", pid, Some(st.uid), Some(st.start));
+        let mut a = Agents::default();
+        assert!(a.judge_all(std::slice::from_ref(&s), &[row(pid, &st)], &mut h));
+        assert_eq!(a.life(&s), Life::Live);
+        assert!(matches!(h.whose(pid), Some(Whose::Agent(ids)) if ids.contains("s1")));
+        assert!(!a.judge_all(std::slice::from_ref(&s), &[row(pid, &st)], &mut h), "no news");
+        drop(k);
+        let gone = wait_gone(&mut h);
+        assert!(a.gone(&gone));
+        assert_eq!(a.life(&s), Life::Gone);
+        assert!(h.fds().len() == 1, "its handle is closed");
+    }
+
+    #[test]
+    fn a_new_session_is_judged_by_its_records_identity_or_left_to_ps() {
+        let _reaping = crate::testing::children();
+        let mut h = Handles::new();
+        let (_k, pid, st) = kid();
+        let sessions = [
+            session("right", pid, Some(st.uid), Some(st.start)),
+            session("stale", pid, Some(st.uid), Some(st.start + 1)),
+            session("bare", pid, None, None),
+        ];
+        let mut a = Agents::default();
+        let (changed, doubt) = a.judge_new(&sessions, &mut h);
+        assert!(changed && doubt, "the stale one is gone; the bare one needs ps");
+        let lives: Vec<Life> = sessions.iter().map(|s| a.life(s)).collect();
+        assert_eq!(lives, [Life::Live, Life::Gone, Life::Live]);
+        // Removed from the store: the handle no session needs is closed.
+        a.judge_new(&sessions[2..], &mut h);
+        assert!(h.whose(pid).is_none() && h.fds().len() == 1);
+    }
+}

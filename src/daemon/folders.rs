@@ -54,6 +54,7 @@ impl Folders {
     /// levels and the next midnight).
     pub fn arm(&mut self, handles: &mut Handles, now: u64, wall: u64) {
         if !handles.has_events() {
+            self.midnight = u64::MAX; // nothing to arm, ever
             return;
         }
         let local = wall.saturating_add_signed(crate::sys::utc_offset(wall));
@@ -127,5 +128,56 @@ mod tests {
         let mid_month = crate::time::days_from_civil(2026, 3, 15) as u64 * 86_400;
         assert_eq!(discovery(Some(Path::new("/c")), None, mid_month).len(), 5, "one month");
         assert!(discovery(None, None, local).is_empty());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_level_that_appears_is_armed_and_a_replaced_folder_watched_anew() {
+        let d = std::env::temp_dir().join(format!("bach-folders-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let (sessions, tasks, codex) = (d.join("sessions"), d.join("tasks"), d.join("codex"));
+        for dir in [&sessions, &tasks, &codex.join("sessions")] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        let mut h = Handles::new();
+        let store = [sessions.clone(), tasks.clone()];
+        let mut f =
+            Folders { store, codex: Some(codex.clone()), claude: None, armed: vec![], midnight: 0 };
+        let wall = crate::time::now();
+        f.arm(&mut h, 1_000, wall);
+        assert!(f.store_watched());
+        assert_eq!(f.armed.len(), 3, "the store's two and Codex's sessions/");
+        assert!(f.midnight > 1_000 && f.midnight <= 1_000 + 86_401_000, "{}", f.midnight);
+        // Today's levels appear: the change of sessions/ re-arms.
+        let local = wall.saturating_add_signed(crate::sys::utc_offset(wall));
+        let today = codex.join("sessions").join(&crate::codex::rollout_dirs(local)[0]);
+        std::fs::create_dir_all(&today).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !h.news.discovery {
+            assert!(std::time::Instant::now() < deadline, "no discovery news");
+            let _ = crate::sys::poll(&h.fds(), 10);
+            h.drain();
+        }
+        f.arm(&mut h, 2_000, wall);
+        assert!(f.armed.iter().any(|a| a.path == today), "today's DD level is watched");
+        // The sessions folder replaced: the new inode is watched, not the old.
+        let old = f.armed.iter().find(|a| a.path == sessions).map(|a| a.watch).unwrap();
+        std::fs::rename(&sessions, d.join("away")).unwrap();
+        std::fs::create_dir(&sessions).unwrap();
+        f.arm(&mut h, 3_000, wall);
+        let new = f.armed.iter().find(|a| a.path == sessions).map(|a| a.watch).unwrap();
+        assert_ne!(old, new);
+        h.news = super::super::handles::News::default();
+        std::fs::write(sessions.join("s1"), "x").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !h.news.store {
+            assert!(std::time::Instant::now() < deadline, "no store news from the new folder");
+            let _ = crate::sys::poll(&h.fds(), 10);
+            h.drain();
+        }
+        // Past two midnights: those levels are neither today nor yesterday.
+        f.arm(&mut h, 4_000, wall + 2 * 86_400);
+        assert!(!f.armed.iter().any(|a| a.path == today), "let go at midnight");
+        std::fs::remove_dir_all(d).unwrap();
     }
 }
