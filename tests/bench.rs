@@ -463,3 +463,6 @@ mod watcher {
         follow(&b, "one line of 64 MiB", &long, 1, false);
     }
 }
+
+#[path = "bench_events.rs"]
+mod events;

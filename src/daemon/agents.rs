@@ -12,22 +12,41 @@ use super::handles::{Handles, Opened, Whose};
 use crate::procs;
 use crate::ps::{self, Proc};
 use crate::store::{self, Life, Session};
-use std::collections::{BTreeMap, BTreeSet};
-
 /// Each judged session's agent: alive or not.
 #[derive(Default)]
 pub struct Agents {
-    alive: BTreeMap<String, bool>,
+    /// By session id, sorted: a list, not a map (a map per type costs
+    /// binary size).
+    alive: Vec<(String, bool)>,
 }
 
 impl Agents {
     /// A session's life: ended, gone (its agent was seen to exit), or live
     /// (running, without an agent, or not judged yet).
     pub fn life(&self, s: &Session) -> Life {
-        match (s.ended, self.alive.get(&s.id)) {
+        match (s.ended, self.get(&s.id)) {
             (true, _) => Life::Ended,
             (false, Some(false)) if s.pid.is_some() => Life::Gone,
             (false, _) => Life::Live,
+        }
+    }
+
+    fn find(&self, id: &str) -> Result<usize, usize> {
+        self.alive.binary_search_by(|(k, _)| k.as_str().cmp(id))
+    }
+
+    fn get(&self, id: &str) -> Option<bool> {
+        self.find(id).ok().map(|i| self.alive[i].1)
+    }
+
+    /// Sets a judgement; returns whether it changed.
+    fn set(&mut self, id: &str, alive: bool) -> bool {
+        match self.find(id) {
+            Ok(i) => std::mem::replace(&mut self.alive[i].1, alive) != alive,
+            Err(i) => {
+                self.alive.insert(i, (id.to_string(), alive));
+                true
+            }
         }
     }
 
@@ -38,17 +57,17 @@ impl Agents {
         for s in sessions.iter().filter(|s| !s.ended) {
             let Some(pid) = s.pid else { continue };
             let mut alive = store::life(s, Some(procs)) == Life::Live;
-            let known = self.alive.get(&s.id) == Some(&true) && watched(h, pid, &s.id);
+            let known = self.get(&s.id) == Some(true) && watched(h, pid, &s.id);
             if alive && !known {
                 let p = ps::find(procs, pid).map(|p| (p.uid, procs::start_of(p)));
                 let who = p.and_then(|(uid, start)| Some((uid, start?)));
-                let ids = BTreeSet::from([s.id.clone()]);
+                let ids = vec![s.id.clone()];
                 alive = match who.map(|who| h.open(pid, Whose::Agent(ids), Some(who))) {
                     Some(Opened::Gone) => false,
                     Some(Opened::Watched | Opened::Polled) | None => true,
                 };
             }
-            changed |= self.alive.insert(s.id.clone(), alive) != Some(alive);
+            changed |= self.set(&s.id, alive);
         }
         changed | self.forget_others(sessions, h)
     }
@@ -58,17 +77,14 @@ impl Agents {
     /// whether any judgement changed, and whether only `ps` can judge one.
     pub fn judge_new(&mut self, sessions: &[Session], h: &mut Handles) -> (bool, bool) {
         let (mut changed, mut doubt) = (self.forget_others(sessions, h), false);
-        let new = sessions.iter().filter(|s| !s.ended && !self.alive.contains_key(&s.id));
+        let new = sessions.iter().filter(|s| !s.ended && self.get(&s.id).is_none());
         for s in new.collect::<Vec<_>>() {
             let Some(pid) = s.pid else { continue };
             let who = s.pid_uid.zip(procs::recorded_start(s));
-            let ids = BTreeSet::from([s.id.clone()]);
+            let ids = vec![s.id.clone()];
             match who.map(|who| h.open(pid, Whose::Agent(ids), Some(who))) {
-                Some(Opened::Watched) => drop(self.alive.insert(s.id.clone(), true)),
-                Some(Opened::Gone) => {
-                    self.alive.insert(s.id.clone(), false);
-                    changed = true;
-                }
+                Some(Opened::Watched) => drop(self.set(&s.id, true)),
+                Some(Opened::Gone) => changed |= self.set(&s.id, false),
                 // Live until `ps` says.
                 Some(Opened::Polled) | None => doubt = true,
             }
@@ -80,7 +96,7 @@ impl Agents {
     pub fn gone(&mut self, ids: &[String]) -> bool {
         let mut changed = false;
         for id in ids {
-            changed |= self.alive.insert(id.clone(), false) != Some(false);
+            changed |= self.set(id, false);
         }
         changed
     }
@@ -88,17 +104,19 @@ impl Agents {
     /// Forgets sessions removed or ended, and closes the handles no live
     /// session needs. Returns whether a judgement was dropped.
     fn forget_others(&mut self, sessions: &[Session], h: &mut Handles) -> bool {
-        let open: BTreeSet<&str> = sessions
-            .iter()
-            .filter(|s| !s.ended && s.pid.is_some())
-            .map(|s| s.id.as_str())
-            .collect();
+        let mut open = vec![false; self.alive.len()];
+        for s in sessions.iter().filter(|s| !s.ended && s.pid.is_some()) {
+            if let Ok(i) = self.find(&s.id) {
+                open[i] = true;
+            }
+        }
         let before = self.alive.len();
-        self.alive.retain(|id, _| open.contains(id.as_str()));
-        let alive = &self.alive;
+        let mut open = open.into_iter();
+        self.alive.retain(|_| open.next().unwrap_or(false));
+        let alive = &*self;
         h.keep(|_, whose| match whose {
             Whose::Agent(ids) => {
-                ids.retain(|id| alive.get(id) == Some(&true));
+                ids.retain(|id| alive.get(id) == Some(true));
                 !ids.is_empty()
             }
             Whose::Watcher { .. } => true,
@@ -109,7 +127,7 @@ impl Agents {
 
 /// Whether `pid` has a handle that counts session `id` among its agent's.
 fn watched(h: &Handles, pid: i32, id: &str) -> bool {
-    matches!(h.whose(pid), Some(Whose::Agent(ids)) if ids.contains(id))
+    matches!(h.whose(pid), Some(Whose::Agent(ids)) if ids.iter().any(|i| i == id))
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -165,7 +183,7 @@ mod tests {
         let mut a = Agents::default();
         assert!(a.judge_all(std::slice::from_ref(&s), &[row(pid, &st)], &mut h));
         assert_eq!(a.life(&s), Life::Live);
-        assert!(matches!(h.whose(pid), Some(Whose::Agent(ids)) if ids.contains("s1")));
+        assert!(matches!(h.whose(pid), Some(Whose::Agent(ids)) if ids == &["s1"]));
         assert!(!a.judge_all(std::slice::from_ref(&s), &[row(pid, &st)], &mut h), "no news");
         drop(k);
         let gone = wait_gone(&mut h);

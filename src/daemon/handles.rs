@@ -16,7 +16,6 @@ use crate::config::Config;
 use crate::error::reason;
 use crate::events::{Events, Fired, PidWatch, Watch};
 use crate::reconcile::{Key, Policy};
-use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
@@ -32,7 +31,7 @@ pub enum Whose {
         confirmed: bool,
     },
     /// The agent of these sessions.
-    Agent(BTreeSet<String>),
+    Agent(Vec<String>),
 }
 
 /// What a folder is followed for.
@@ -91,8 +90,9 @@ pub struct Handles {
     unwatched: Option<String>,
     /// Why a handle could not be opened lately (out of descriptors).
     trouble: Option<String>,
-    pids: BTreeMap<i32, Whose>,
-    folders: BTreeMap<Watch, Role>,
+    /// A few hundred at most: plain lists (a map per type costs binary size).
+    pids: Vec<(i32, Whose)>,
+    folders: Vec<(Watch, Role)>,
     /// What fired.
     pub news: News,
 }
@@ -107,7 +107,7 @@ impl Handles {
             Ok(e) => (Some(e), None),
             Err(e) => (None, Some(reason(&e))),
         };
-        let (trouble, pids, folders) = (None, BTreeMap::new(), BTreeMap::new());
+        let (trouble, pids, folders) = (None, Vec::new(), Vec::new());
         Handles { events, unwatched, trouble, pids, folders, news: News::default() }
     }
 
@@ -153,7 +153,13 @@ impl Handles {
 
     /// Whose handle `pid` has, if any.
     pub fn whose(&self, pid: i32) -> Option<&Whose> {
-        self.pids.get(&pid)
+        self.pids.iter().find(|(p, _)| *p == pid).map(|(_, w)| w)
+    }
+
+    /// Forgets `pid` (its handle closed already, or about to be).
+    fn remove(&mut self, pid: i32) -> Option<Whose> {
+        let i = self.pids.iter().position(|(p, _)| *p == pid)?;
+        Some(self.pids.swap_remove(i).1)
     }
 
     /// A new `ps` read begins: handles that could not be opened are tried
@@ -171,7 +177,7 @@ impl Handles {
             return Opened::Polled;
         }
         let Some(events) = &mut self.events else { return Opened::Polled };
-        if let Some(old) = self.pids.get_mut(&pid) {
+        if let Some((_, old)) = self.pids.iter_mut().find(|(p, _)| *p == pid) {
             let same = |(uid, start)| {
                 crate::sys::proc_stat(pid).is_ok_and(|st| st.uid == uid && st.start == start)
             };
@@ -187,7 +193,7 @@ impl Handles {
         };
         match opened {
             Ok(PidWatch::Watched) => {
-                self.pids.insert(pid, whose);
+                self.pids.push((pid, whose));
                 Opened::Watched
             }
             Ok(PidWatch::Gone) => Opened::Gone,
@@ -201,14 +207,14 @@ impl Handles {
     /// Keeps the handles `f` keeps (it may also change whose they are) and
     /// closes the others.
     pub fn keep(&mut self, mut f: impl FnMut(i32, &mut Whose) -> bool) {
-        let dropped: Vec<i32> =
-            self.pids.iter_mut().filter_map(|(&p, w)| (!f(p, w)).then_some(p)).collect();
-        for pid in dropped {
-            self.pids.remove(&pid);
-            if let Some(e) = &mut self.events {
-                e.forget_pid(pid);
+        let events = &mut self.events;
+        self.pids.retain_mut(|(pid, whose)| {
+            let keep = f(*pid, whose);
+            if let (false, Some(e)) = (keep, events.as_mut()) {
+                e.forget_pid(*pid);
             }
-        }
+            keep
+        });
     }
 
     /// Watches folder `path` for entries created, moved or deleted.
@@ -217,13 +223,13 @@ impl Handles {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "no change notification"));
         };
         let watch = events.watch_dir(path)?;
-        self.folders.insert(watch, role);
+        self.folders.push((watch, role));
         Ok(watch)
     }
 
     /// Stops watching a folder.
     pub fn forget_folder(&mut self, watch: Watch) {
-        self.folders.remove(&watch);
+        self.folders.retain(|(w, _)| *w != watch);
         if let Some(e) = &mut self.events {
             e.forget(watch);
         }
@@ -243,7 +249,7 @@ impl Handles {
             match f {
                 Fired::Exited(pid) => self.exited(pid),
                 Fired::Changed(w) => {
-                    match self.folders.get(&w) {
+                    match self.folders.iter().find(|(f, _)| *f == w).map(|(_, r)| r) {
                         Some(Role::Store) => self.news.store = true,
                         Some(Role::Discovery) => self.news.discovery = true,
                         None => {}
@@ -259,7 +265,7 @@ impl Handles {
     }
 
     fn exited(&mut self, pid: i32) {
-        match self.pids.remove(&pid) {
+        match self.remove(pid) {
             Some(Whose::Watcher { confirmed: true, .. }) => self.news.vanished.push(pid),
             Some(Whose::Watcher { confirmed: false, .. }) => self.news.doubt = true,
             Some(Whose::Agent(ids)) => self.news.gone.extend(ids),
@@ -272,7 +278,13 @@ impl Handles {
 /// of the key last named (confirmed by either claim of that key).
 fn merge(old: &mut Whose, new: Whose) {
     match (old, new) {
-        (Whose::Agent(ids), Whose::Agent(more)) => ids.extend(more),
+        (Whose::Agent(ids), Whose::Agent(more)) => {
+            for id in more {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
         (Whose::Watcher { key, confirmed }, Whose::Watcher { key: k, confirmed: c }) => {
             *confirmed = c || (*confirmed && *key == k);
             *key = k;

@@ -6,8 +6,8 @@ fn polling() -> Handles {
         events: None,
         unwatched: Some("disabled by BACH_TEST_NO_EVENTS".into()),
         trouble: None,
-        pids: BTreeMap::new(),
-        folders: BTreeMap::new(),
+        pids: Vec::new(),
+        folders: Vec::new(),
         news: News::default(),
     }
 }

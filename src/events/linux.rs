@@ -11,7 +11,6 @@ use libc::{
     IN_ATTRIB, IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MODIFY, IN_MOVED_FROM, IN_MOVED_TO,
 };
 use libc::{IN_IGNORED, IN_MASK_CREATE, IN_MOVE_SELF, IN_ONLYDIR, IN_Q_OVERFLOW};
-use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -35,8 +34,10 @@ pub(super) struct Os {
     inotify: OwnedFd,
     /// Why `pidfd_open` cannot be used (its errno), probed once at start.
     no_pidfd: Option<i32>,
-    pids: BTreeMap<i32, OwnedFd>,
-    wds: BTreeMap<i32, (Watch, Kind)>,
+    /// Lists, not maps: a few hundred entries at most, and each map type
+    /// costs binary size.
+    pids: Vec<(i32, OwnedFd)>,
+    wds: Vec<(i32, Watch, Kind)>,
 }
 
 impl Os {
@@ -46,7 +47,7 @@ impl Os {
         // kernel older than 5.3, or a sandbox that forbids the call).
         let no_pidfd =
             sys::pidfd_open(sys::getpid()).err().map(|e| e.raw_os_error().unwrap_or(libc::ENOSYS));
-        Ok(Os { inotify, no_pidfd, pids: BTreeMap::new(), wds: BTreeMap::new() })
+        Ok(Os { inotify, no_pidfd, pids: Vec::new(), wds: Vec::new() })
     }
 
     pub(super) fn mechanism(&self) -> &'static str {
@@ -57,7 +58,7 @@ impl Os {
     }
 
     pub(super) fn watch_pid(&mut self, pid: i32) -> io::Result<PidWatch> {
-        if self.pids.contains_key(&pid) {
+        if self.pids.iter().any(|(p, _)| *p == pid) {
             return Ok(PidWatch::Watched);
         }
         if let Some(errno) = self.no_pidfd {
@@ -65,7 +66,7 @@ impl Os {
         }
         match sys::pidfd_open(pid) {
             Ok(fd) => {
-                self.pids.insert(pid, fd);
+                self.pids.push((pid, fd));
                 Ok(PidWatch::Watched)
             }
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(PidWatch::Gone),
@@ -74,7 +75,7 @@ impl Os {
     }
 
     pub(super) fn forget_pid(&mut self, pid: i32) {
-        self.pids.remove(&pid);
+        self.pids.retain(|(p, _)| *p != pid);
     }
 
     pub(super) fn watch_path(&mut self, path: &Path, kind: Kind, watch: Watch) -> io::Result<()> {
@@ -85,27 +86,28 @@ impl Os {
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Err(already(path)),
                 wd => wd?,
             };
-        if let Some(&(_, old)) = self.wds.get(&wd) {
+        if let Some(&(_, _, old)) = self.wds.iter().find(|(w, _, _)| *w == wd) {
             // An older kernel replaced the mask: put the first one back.
             let _ = sys::inotify_add_watch(self.inotify.as_fd(), path, mask(old));
             return Err(already(path));
         }
-        self.wds.insert(wd, (watch, kind));
+        self.wds.push((wd, watch, kind));
         Ok(())
     }
 
     pub(super) fn forget_path(&mut self, watch: Watch) {
-        let wds: Vec<i32> =
-            self.wds.iter().filter(|(_, (w, _))| *w == watch).map(|(&wd, _)| wd).collect();
-        for wd in wds {
-            self.wds.remove(&wd);
-            // EINVAL when the kernel dropped it already: nothing left to do.
-            let _ = sys::inotify_rm_watch(self.inotify.as_fd(), wd);
-        }
+        let inotify = self.inotify.as_fd();
+        self.wds.retain(|&(wd, w, _)| {
+            if w == watch {
+                // EINVAL when the kernel dropped it already: nothing left to do.
+                let _ = sys::inotify_rm_watch(inotify, wd);
+            }
+            w != watch
+        });
     }
 
     pub(super) fn fds(&self) -> Vec<BorrowedFd<'_>> {
-        let pidfds = self.pids.values().map(|fd| fd.as_fd());
+        let pidfds = self.pids.iter().map(|(_, fd)| fd.as_fd());
         std::iter::once(self.inotify.as_fd()).chain(pidfds).collect()
     }
 
@@ -129,9 +131,9 @@ impl Os {
             out.push(Fired::Overflow);
             return;
         }
-        let Some(&(watch, _)) = self.wds.get(&wd) else { return };
+        let Some(&(_, watch, _)) = self.wds.iter().find(|(w, _, _)| *w == wd) else { return };
         if mask & IN_IGNORED != 0 {
-            self.wds.remove(&wd);
+            self.wds.retain(|(w, _, _)| *w != wd);
         }
         out.push(Fired::Changed(watch));
     }
@@ -141,14 +143,15 @@ impl Os {
         if self.pids.is_empty() {
             return Ok(());
         }
-        let fds: Vec<BorrowedFd> = self.pids.values().map(|fd| fd.as_fd()).collect();
-        let ready = sys::poll(&fds, 0)?;
-        let exited: Vec<i32> =
-            self.pids.keys().zip(ready).filter(|(_, r)| *r).map(|(&pid, _)| pid).collect();
-        for pid in exited {
-            self.pids.remove(&pid);
-            out.push(Fired::Exited(pid));
-        }
+        let fds: Vec<BorrowedFd> = self.pids.iter().map(|(_, fd)| fd.as_fd()).collect();
+        let mut ready = sys::poll(&fds, 0)?.into_iter();
+        self.pids.retain(|&(pid, _)| {
+            let exited = ready.next().unwrap_or(false);
+            if exited {
+                out.push(Fired::Exited(pid));
+            }
+            !exited
+        });
         Ok(())
     }
 }
