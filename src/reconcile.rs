@@ -237,19 +237,26 @@ impl Plan {
 /// taken by value so that a steady state allocates nothing.
 pub fn reconcile(obs: &Observed, mut ledger: Ledger, policy: &Policy, now: u64) -> (Plan, Ledger) {
     let mut plan = Plan::default();
+    // Looked up before inserting: a steady state clones no key.
     for (key, want) in &obs.desired {
-        ledger.entry(key.clone()).or_insert_with(|| Entry::new(&want.artifact));
+        if !ledger.contains_key(key) {
+            ledger.insert(key.clone(), Entry::new(&want.artifact));
+        }
     }
     for (key, procs) in &obs.supervised {
-        let artifact = procs.first().map_or("", |p| p.artifact.as_str());
-        ledger.entry(key.clone()).or_insert_with(|| Entry::new(artifact));
+        if !ledger.contains_key(key) {
+            let artifact = procs.first().map_or("", |p| p.artifact.as_str());
+            ledger.insert(key.clone(), Entry::new(artifact));
+        }
     }
     ledger.retain(|key, e| {
         let procs = obs.supervised.get(key).map_or(&[][..], Vec::as_slice);
         let exit = obs.exits.iter().rev().find(|(k, _)| k == key).map(|(_, x)| x.clone());
         match obs.desired.get(key) {
             Some(want) if !want.all_gone => {
-                e.artifact.clone_from(&want.artifact);
+                if e.artifact != want.artifact {
+                    e.artifact.clone_from(&want.artifact);
+                }
                 e.gone_at = None;
                 desired(&mut plan, key, e, procs, exit, policy, now);
                 true
@@ -313,13 +320,7 @@ fn desired(
             return crash(plan, key, e, exit.unwrap_or(Exit::Vanished), p, now);
         }
         (Phase::Spawned { at }, true) => e.phase = Phase::Running { since: at },
-        (Phase::Running { since }, true) => {
-            if e.crashes > 0 && now.saturating_sub(since) >= p.reset {
-                let what = format!("watcher of {} (key {key}) stayed up", e.artifact);
-                plan.events.push(format!("{what}: crash count reset"));
-                e.crashes = 0;
-            }
-        }
+        (Phase::Running { .. }, true) => {}
         (
             Phase::Pending
             | Phase::Backoff { .. }
@@ -346,6 +347,16 @@ fn desired(
     }
     if let Some(x) = exit {
         e.last_exit = Some(x);
+    }
+    if let (Phase::Running { since }, true) = (e.phase, e.crashes > 0) {
+        if now.saturating_sub(since) >= p.reset {
+            let what = format!("watcher of {} (key {key}) stayed up", e.artifact);
+            plan.events.push(format!("{what}: crash count reset"));
+            e.crashes = 0;
+        } else {
+            // Every rule of time has its wake-up, so a quiet tick can skip.
+            plan.wake(since.saturating_add(p.reset));
+        }
     }
 }
 

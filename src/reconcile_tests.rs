@@ -183,6 +183,19 @@ fn finished_agents_watcher_gets_the_longer_grace() {
 }
 
 #[test]
+fn a_crash_counts_reset_has_its_own_wake_up() {
+    let p = policy();
+    let o = obs(&["k"], &[("k", vec![w(40)])]);
+    let mut led = Ledger::new();
+    let e = Entry { crashes: 2, phase: Phase::Running { since: 0 }, ..Entry::new("/a/k") };
+    led.insert("k".into(), e);
+    let (plan, led) = reconcile(&o, led, &p, 10 * S);
+    assert_eq!(plan.wake_at, Some(60 * S), "when the count is due to reset");
+    let (plan, led) = reconcile(&o, led, &p, 60 * S);
+    assert_eq!((led["k"].crashes, plan.wake_at), (0, None));
+}
+
+#[test]
 fn gone_at_is_when_every_session_was_first_seen_gone_and_clears_when_one_lives() {
     let p = policy();
     let mut o = obs(&["k"], &[("k", vec![w(40)])]);

@@ -74,7 +74,9 @@ pub trait Host {
     fn read_supervised(&mut self, how: Table, supervised: &mut Supervised) -> Result<(), String>;
     /// Brings the desired set up to date (a host that knows nothing changed
     /// leaves it as it is; a store it cannot read keeps the last set).
-    fn read_desired(&mut self, how: Store, desired: &mut Desired);
+    /// Returns whether anything it publishes may have changed (the set, or
+    /// why the store cannot be read); a host that cannot tell says `true`.
+    fn read_desired(&mut self, how: Store, desired: &mut Desired) -> bool;
     /// Spawns the watcher of `key` unless its lock is held.
     fn spawn(&mut self, key: &str, artifact: &str) -> Result<Spawned, String>;
     /// Sends `signal` to the watcher `pid` of `key` if it may be signalled.
@@ -101,13 +103,16 @@ pub struct Supervisor {
     /// What keeps it from supervising now (the table is unknown).
     pub problem: Option<String>,
     children: BTreeMap<i32, Key>,
+    /// Until when a tick with nothing new has nothing to do: the last plan
+    /// did nothing, and this is when it wanted to wake (0: not so).
+    quiet_until: u64,
 }
 
 impl Supervisor {
     /// A supervisor starting from a ledger loaded from `daemon.state`.
     pub fn new(policy: Policy, ledger: Ledger) -> Supervisor {
         let (seen, problem, children) = (Observed::default(), None, BTreeMap::new());
-        Supervisor { policy, ledger, seen, problem, children }
+        Supervisor { policy, ledger, seen, problem, children, quiet_until: 0 }
     }
 
     /// Runs until SIGTERM or SIGINT: tick, sweep, wait until the next tick,
@@ -185,11 +190,21 @@ impl Supervisor {
     pub fn tick(&mut self, host: &mut impl Host, table: Table) -> Plan {
         let now = host.now();
         self.problem = host.read_supervised(table, &mut self.seen.supervised).err();
-        host.read_desired(Store::Changed, &mut self.seen.desired);
+        let changed = host.read_desired(Store::Changed, &mut self.seen.desired);
         if self.problem.is_some() {
             // What runs is unknown: spawn nothing, retire nothing.
+            self.quiet_until = 0;
             host.publish(&[], &self.ledger, self.problem.as_deref());
             return Plan::default();
+        }
+        if table == Table::Reuse && !changed && self.seen.exits.is_empty() && now < self.quiet_until
+        {
+            // Nothing new since a plan that did nothing, before its wake-up:
+            // the plan would be the same (every rule of time has a wake-up).
+            return Plan {
+                wake_at: Some(self.quiet_until).filter(|&t| t < u64::MAX),
+                ..Plan::default()
+            };
         }
         let ledger = std::mem::take(&mut self.ledger);
         let (mut plan, ledger) = reconcile::reconcile(&self.seen, ledger, &self.policy, now);
@@ -200,6 +215,9 @@ impl Supervisor {
         }
         self.carry_out(host, &mut plan, now);
         host.publish(&plan.events, &self.ledger, None);
+        let idle = plan.spawn.is_empty() && plan.retire.is_empty() && plan.kill.is_empty();
+        let idle = idle && plan.crashed.is_empty() && plan.events.is_empty();
+        self.quiet_until = if idle { plan.wake_at.unwrap_or(u64::MAX) } else { 0 };
         plan
     }
 

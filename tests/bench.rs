@@ -238,12 +238,13 @@ impl Host for Synthetic {
         }
         Ok(())
     }
-    fn read_desired(&mut self, _how: supervisor::Store, desired: &mut Desired) {
+    fn read_desired(&mut self, _how: supervisor::Store, desired: &mut Desired) -> bool {
         if self.changed {
             let home = self.st.home.as_str();
             *desired = store::desired(home, &self.sessions, &self.tasks, Some(&[]));
             self.changed = false;
         }
+        true // measure the whole tick
     }
     fn spawn(&mut self, _key: &str, _artifact: &str) -> Result<Spawned, String> {
         Ok(Spawned::Started(1000))

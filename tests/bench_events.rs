@@ -276,6 +276,8 @@ fn a_line_appended_to_the_watchers_status() {
         .arg(&art)
         .env_clear()
         .env("BACH_HOME", &h.home)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let home = bach::home::Home::at(h.home.clone());

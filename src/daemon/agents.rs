@@ -189,7 +189,7 @@ mod tests {
         let gone = wait_gone(&mut h);
         assert!(a.gone(&gone));
         assert_eq!(a.life(&s), Life::Gone);
-        assert!(h.fds().len() == 1, "its handle is closed");
+        assert_eq!(h.pid_handles(), 0, "its handle is closed");
     }
 
     #[test]
@@ -209,6 +209,6 @@ mod tests {
         assert_eq!(lives, [Life::Live, Life::Gone, Life::Live]);
         // Removed from the store: the handle no session needs is closed.
         a.judge_new(&sessions[2..], &mut h);
-        assert!(h.whose(pid).is_none() && h.fds().len() == 1);
+        assert!(h.whose(pid).is_none() && h.pid_handles() == 0);
     }
 }

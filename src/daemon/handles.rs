@@ -151,6 +151,12 @@ impl Handles {
         self.events.as_ref().map_or_else(Vec::new, Events::fds)
     }
 
+    /// How many pid handles are open.
+    #[cfg(all(test, target_os = "linux"))]
+    pub fn pid_handles(&self) -> usize {
+        self.events.as_ref().map_or(0, Events::watched_pids)
+    }
+
     /// Whose handle `pid` has, if any.
     pub fn whose(&self, pid: i32) -> Option<&Whose> {
         self.pids.iter().find(|(p, _)| *p == pid).map(|(_, w)| w)

@@ -81,12 +81,12 @@ mod linux {
         let (a, b) = (Kid::sleep(), Kid::sleep());
         assert_eq!(h.open(a.pid(), watcher("k1", true), Some(a.who())), Opened::Watched);
         assert_eq!(h.open(b.pid(), watcher("k2", false), None), Opened::Watched);
-        assert_eq!(h.fds().len(), 3, "inotify and two pidfds");
+        assert_eq!((h.pid_handles(), h.fds().len()), (2, 1), "two handles, one descriptor");
         crate::sys::kill(a.pid(), libc::SIGKILL).unwrap();
         crate::sys::kill(b.pid(), libc::SIGKILL).unwrap();
         drain_until(&mut h, |n| !n.vanished.is_empty() && n.doubt);
         assert_eq!(h.news.vanished, [a.pid()], "only the confirmed one counts as vanished");
-        assert_eq!(h.fds().len(), 1, "both handles closed once fired");
+        assert_eq!(h.pid_handles(), 0, "both handles closed once fired");
     }
 
     #[test]
@@ -104,7 +104,7 @@ mod linux {
         let other = Kid::sleep();
         let wrong = (uid, other.who().1 + 1);
         assert_eq!(h.open(other.pid(), ids(&["s3"]), Some(wrong)), Opened::Gone);
-        assert_eq!(h.fds().len(), 2, "the mismatch closed its own handle only");
+        assert_eq!(h.pid_handles(), 1, "the mismatch closed its own handle only");
         crate::sys::kill(kid.pid(), libc::SIGKILL).unwrap();
         drain_until(&mut h, |n| !n.gone.is_empty());
         assert_eq!(h.news.gone, ["s1", "s2"]);
@@ -118,10 +118,10 @@ mod linux {
         for (i, k) in kids.iter().enumerate() {
             h.open(k.pid(), watcher(&format!("k{i}"), true), Some(k.who()));
         }
-        assert_eq!(h.fds().len(), 4);
+        assert_eq!(h.pid_handles(), 3);
         let first = kids[0].pid();
         h.keep(|pid, _| pid == first);
-        assert_eq!(h.fds().len(), 2);
+        assert_eq!(h.pid_handles(), 1);
         assert!(h.whose(kids[1].pid()).is_none());
         drop(kids);
         drain_until(&mut h, |n| !n.vanished.is_empty());

@@ -161,13 +161,14 @@ impl Host for Real {
         Ok(())
     }
 
-    fn read_desired(&mut self, how: supervisor::Store, desired: &mut Desired) {
+    fn read_desired(&mut self, how: supervisor::Store, desired: &mut Desired) -> bool {
         let now = self.wait.clock.ms();
         let notified = std::mem::take(&mut self.handles.news.store);
         let every = match self.folders.store_watched() {
             true => self.config.audit_seconds * 1000,
             false => cache::FULL_READ_MS,
         };
+        let problem = self.cache.problem.is_some();
         let reread = self.cache.refresh(&self.st, (how, notified), (now, every), &mut self.log);
         let gone = std::mem::take(&mut self.handles.news.gone);
         self.agents_changed |= self.agents.gone(&gone);
@@ -178,10 +179,12 @@ impl Host for Real {
             self.agents_changed |= changed;
             self.handles.news.doubt |= doubt;
         }
-        if reread || std::mem::take(&mut self.agents_changed) || how == supervisor::Store::Fresh {
+        let changed = reread || std::mem::take(&mut self.agents_changed);
+        if changed || how == supervisor::Store::Fresh {
             *desired = self.cache.desired(&self.st.home, |s| self.agents.life(s));
             self.desired_keys = desired.keys().cloned().collect();
         }
+        changed || problem != self.cache.problem.is_some()
     }
 
     fn spawn(&mut self, key: &str, artifact: &str) -> std::result::Result<Spawned, String> {

@@ -84,6 +84,10 @@ impl Os {
         vec![self.kq.as_fd()]
     }
 
+    pub(super) fn watched_pids(&self) -> usize {
+        self.pids.len()
+    }
+
     pub(super) fn drain(&mut self, out: &mut Vec<Fired>) -> io::Result<()> {
         let mut events = Vec::new();
         sys::kevent_drain(self.kq.as_fd(), &mut events)?;
