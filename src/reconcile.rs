@@ -231,6 +231,16 @@ impl Plan {
     pub fn wake(&mut self, at: u64) {
         self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
     }
+
+    /// Whether it acts on nothing and has nothing to say: with the same
+    /// inputs, every step before its wake-up decides the same.
+    pub fn does_nothing(&self) -> bool {
+        self.spawn.is_empty()
+            && self.retire.is_empty()
+            && self.kill.is_empty()
+            && self.crashed.is_empty()
+            && self.events.is_empty()
+    }
 }
 
 /// One step: the plan and the new ledger. Pure and total. The ledger is

@@ -215,9 +215,7 @@ impl Supervisor {
         }
         self.carry_out(host, &mut plan, now);
         host.publish(&plan.events, &self.ledger, None);
-        let idle = plan.spawn.is_empty() && plan.retire.is_empty() && plan.kill.is_empty();
-        let idle = idle && plan.crashed.is_empty() && plan.events.is_empty();
-        self.quiet_until = if idle { plan.wake_at.unwrap_or(u64::MAX) } else { 0 };
+        self.quiet_until = if plan.does_nothing() { plan.wake_at.unwrap_or(u64::MAX) } else { 0 };
         plan
     }
 

@@ -49,7 +49,15 @@ pub(super) struct Os {
 
 impl Os {
     pub(super) fn new() -> io::Result<Os> {
-        let (epoll, inotify) = (sys::epoll_create()?, sys::inotify_init()?);
+        let inotify = sys::inotify_init().map_err(|e| match e.raw_os_error() {
+            // Not this process's descriptors: the user's inotify instances
+            // (128 by default, shared by all of the user's programs).
+            Some(libc::EMFILE) => io::Error::other(
+                "all of this user's inotify instances are in use (fs.inotify.max_user_instances)",
+            ),
+            _ => e,
+        })?;
+        let epoll = sys::epoll_create()?;
         sys::epoll_add(epoll.as_fd(), inotify.as_fd(), INOTIFY)?;
         // Our own pid always exists: a failure means no pidfds at all (a
         // kernel older than 5.3, or a sandbox that forbids the call).
