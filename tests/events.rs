@@ -117,7 +117,10 @@ fn an_agents_exit_makes_its_session_gone_in_the_ledger_at_once_without_ps() {
 #[test]
 fn a_new_record_is_watched_at_once_by_the_daemons_own_child_in_its_cgroup() {
     let env = Env::new("newrecord");
-    env.write_config(FAST);
+    // Ticks 30 s apart: only the store's change notification is this quick.
+    env.write_config(
+        &FAST.replace("daemon_reconcile_seconds = 1", "daemon_reconcile_seconds = 30"),
+    );
     env.count_ps();
     env.ok(&["tasks", "add", "--id", "t", "work"]);
     let d = daemon(&env, false);
@@ -245,6 +248,11 @@ fn descriptors_stay_bounded_while_a_thousand_sessions_come_and_go() {
     env.write_config(FAST);
     let d = daemon(&env, false);
     first_tick(&env, &d);
+    // Room for every handle: the soft descriptor limit raised to the hard one.
+    let limits = fs::read_to_string(format!("/proc/{}/limits", d.pid())).unwrap();
+    let open = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    let (soft, hard) = (open.split_whitespace().nth(3), open.split_whitespace().nth(4));
+    assert_eq!(soft, hard, "{open}");
     let base = fds(d.pid());
     let dir = env.home.join("sessions");
     let uid = bach::sys::getuid();

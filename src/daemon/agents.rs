@@ -12,6 +12,7 @@ use super::handles::{Handles, Opened, Whose};
 use crate::procs;
 use crate::ps::{self, Proc};
 use crate::store::{self, Life, Session};
+use std::collections::BTreeSet;
 /// Each judged session's agent: alive or not.
 #[derive(Default)]
 pub struct Agents {
@@ -56,9 +57,11 @@ impl Agents {
         let mut changed = false;
         for s in sessions.iter().filter(|s| !s.ended) {
             let Some(pid) = s.pid else { continue };
+            if self.settled(s, h) {
+                continue; // its handle, confirmed when opened, has not fired
+            }
             let mut alive = store::life(s, Some(procs)) == Life::Live;
-            let known = self.get(&s.id) == Some(true) && watched(h, pid, &s.id);
-            if alive && !known {
+            if alive {
                 let p = ps::find(procs, pid).map(|p| (p.uid, procs::start_of(p)));
                 let who = p.and_then(|(uid, start)| Some((uid, start?)));
                 let ids = vec![s.id.clone()];
@@ -70,6 +73,18 @@ impl Agents {
             changed |= self.set(&s.id, alive);
         }
         changed | self.forget_others(sessions, h)
+    }
+
+    /// Whether a session's agent is known alive by a handle of its own.
+    fn settled(&self, s: &Session, h: &Handles) -> bool {
+        self.get(&s.id) == Some(true) && s.pid.is_some_and(|pid| watched(h, pid, &s.id))
+    }
+
+    /// The agents that [`Agents::judge_all`] will look up in the table
+    /// (whose start ticks it needs): those no handle settles.
+    pub fn unsettled(&self, sessions: &[Session], h: &Handles) -> BTreeSet<i32> {
+        let open = sessions.iter().filter(|s| !s.ended && !self.settled(s, h));
+        open.filter_map(|s| s.pid).collect()
     }
 
     /// After the store was read: drops what is no longer there and judges

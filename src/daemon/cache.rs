@@ -9,7 +9,6 @@ use crate::home::{Home, Records};
 use crate::log::Log;
 use crate::store::{self, Life, Session, Store, Task};
 use crate::supervisor::{self, Desired};
-use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 
 /// Without change notification, the store is read again at least this
@@ -26,6 +25,8 @@ pub struct Cache {
     tasks: Vec<Task>,
     stamp: (Stamp, Stamp),
     read_at: Option<u64>,
+    /// Each record's file as last parsed: a full read parses only changes.
+    memo: (store::Memo<Session>, store::Memo<Task>),
     /// Why the records could not be read as a whole, while that lasts.
     pub problem: Option<String>,
 }
@@ -50,9 +51,9 @@ impl Cache {
         if how == supervisor::Store::Changed && stamp == self.stamp && !due {
             return false;
         }
-        let (sessions, tasks) = match (st.sessions(), st.tasks()) {
-            (Ok(s), Ok(t)) => (s, t),
-            (Err(p), _) | (_, Err(p)) => {
+        let (sessions, tasks) = match st.records_memo(&mut self.memo) {
+            Ok(both) => both,
+            Err(p) => {
                 if self.problem.is_none() {
                     log.line(&format!("cannot read {p}; keeping the sessions last read"));
                 }
@@ -79,11 +80,6 @@ impl Cache {
     /// The sessions as last read.
     pub fn sessions(&self) -> &[Session] {
         &self.sessions
-    }
-
-    /// The pids of the agents that sessions name (whose start ticks matter).
-    pub fn agent_pids(&self) -> BTreeSet<i32> {
-        self.sessions.iter().filter_map(|s| s.pid).collect()
     }
 }
 

@@ -81,11 +81,12 @@ impl Real {
         Ok(())
     }
 
-    /// Every session's agent judged by the table just read, with the start
-    /// ticks of the pids they name; live ones get a handle.
+    /// Every session's agent no handle settles judged by the table just
+    /// read, with the start ticks of the pids they name; live ones get a
+    /// handle.
     fn judge_agents(&mut self) {
         let Some(procs) = &mut self.table.procs else { return };
-        procs::add_ticks(procs, &self.cache.agent_pids());
+        procs::add_ticks(procs, &self.agents.unsettled(self.cache.sessions(), &self.handles));
         let changed = self.agents.judge_all(self.cache.sessions(), procs, &mut self.handles);
         self.agents_changed |= changed;
     }
