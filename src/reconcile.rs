@@ -247,16 +247,16 @@ impl Plan {
 /// taken by value so that a steady state allocates nothing.
 pub fn reconcile(obs: &Observed, mut ledger: Ledger, policy: &Policy, now: u64) -> (Plan, Ledger) {
     let mut plan = Plan::default();
-    // Looked up before inserting: a steady state clones no key.
+    // Looked up first: a steady state clones no key.
     for (key, want) in &obs.desired {
         if !ledger.contains_key(key) {
-            ledger.insert(key.clone(), Entry::new(&want.artifact));
+            ledger.entry(key.clone()).or_insert_with(|| Entry::new(&want.artifact));
         }
     }
     for (key, procs) in &obs.supervised {
         if !ledger.contains_key(key) {
             let artifact = procs.first().map_or("", |p| p.artifact.as_str());
-            ledger.insert(key.clone(), Entry::new(artifact));
+            ledger.entry(key.clone()).or_insert_with(|| Entry::new(artifact));
         }
     }
     ledger.retain(|key, e| {

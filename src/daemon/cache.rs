@@ -73,7 +73,7 @@ impl Cache {
     }
 
     /// The desired set, each session's life told by `life`.
-    pub fn desired(&self, home: &Home, life: impl Fn(&Session) -> Life) -> Desired {
+    pub fn desired(&self, home: &Home, life: &dyn Fn(&Session) -> Life) -> Desired {
         store::desired_by(home.as_str(), &self.sessions, &self.tasks, life)
     }
 
@@ -123,7 +123,7 @@ mod tests {
         assert!(look(How::Changed, false, 4), "a new record changes the stamp");
         assert!(!look(How::Changed, false, 5));
         assert!(look(How::Changed, false, 4 + 60_000), "a minute passed");
-        assert_eq!(c.desired(&st.home, |_| Life::Live).len(), 1);
+        assert_eq!(c.desired(&st.home, &|_| Life::Live).len(), 1);
         std::fs::remove_dir_all(st.home.path()).unwrap();
     }
 
@@ -141,7 +141,7 @@ mod tests {
         std::fs::rename(&sessions, st.home.path().join("moved")).unwrap();
         std::fs::write(&sessions, b"a file where the folder was").unwrap();
         assert!(!c.refresh(&st, (How::Fresh, false), every, &mut log));
-        assert_eq!(c.desired(&st.home, |_| Life::Live).len(), 1, "still desired");
+        assert_eq!(c.desired(&st.home, &|_| Life::Live).len(), 1, "still desired");
         assert!(c.problem.as_deref().is_some_and(|p| p.contains("sessions")), "{:?}", c.problem);
         std::fs::remove_file(&sessions).unwrap();
         std::fs::rename(st.home.path().join("moved"), &sessions).unwrap();

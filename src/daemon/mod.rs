@@ -182,7 +182,7 @@ impl Host for Real {
         }
         let changed = reread || std::mem::take(&mut self.agents_changed);
         if changed || how == supervisor::Store::Fresh {
-            *desired = self.cache.desired(&self.st.home, |s| self.agents.life(s));
+            *desired = self.cache.desired(&self.st.home, &|s| self.agents.life(s));
             self.desired_keys = desired.keys().cloned().collect();
         }
         changed || problem != self.cache.problem.is_some()
