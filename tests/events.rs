@@ -56,6 +56,23 @@ fn fds(pid: i32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
 }
 
+/// Waits until process `holder` holds a pid handle (a pidfd) on `pid`.
+fn wait_pidfd(holder: i32, pid: i32) {
+    let has = || {
+        let fds = fs::read_dir(format!("/proc/{holder}/fd")).unwrap();
+        fds.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let info = fs::read_to_string(format!("/proc/{holder}/fdinfo/{name}"));
+            let link = fs::read_link(e.path()).unwrap_or_default();
+            let pidfd = link.to_string_lossy().contains("pidfd");
+            pidfd && info.is_ok_and(|i| i.lines().any(|l| l == format!("Pid:\t{pid}")))
+        })
+    };
+    wait_until(&format!("pid {holder} to hold a handle on {pid}"), secs(3), || {
+        has().then_some(()).ok_or(())
+    });
+}
+
 /// A hand-started watcher of `art` (not the daemon's child); its pid.
 fn hand_started(env: &mut Env, art: &str) -> i32 {
     let pid = env.spawn(&["internal", "session-watch", art]) as i32;
@@ -78,6 +95,7 @@ fn a_watcher_the_daemon_did_not_fork_is_recorded_dead_at_once_without_ps() {
     let d = daemon(&env, false);
     first_tick(&env, &d);
     assert_eq!(state(&env).get("events").map(String::as_str), Some("pidfd+inotify"));
+    wait_pidfd(d.pid(), pid);
     let runs = env.ps_runs();
     bach::sys::kill(pid, libc::SIGKILL).unwrap();
     assert_eq!(wait_state(&env, &format!("{key}.last_exit"), secs(2)), "vanished");
@@ -104,6 +122,8 @@ fn an_agents_exit_makes_its_session_gone_in_the_ledger_at_once_without_ps() {
     env.ok(&["sessions", "start", "--task", "t", "--id", "s", "--pid", &agent, "--artifact", &art]);
     let key = env.key(&art);
     let w = watched(&env, &[&key], secs(3))[0];
+    // Judged by its record's pid, uid and start: a handle without `ps`.
+    wait_pidfd(d.pid(), agent.parse().unwrap());
     let runs = env.ps_runs();
     bach::sys::kill(agent.parse().unwrap(), libc::SIGKILL).unwrap();
     let gone_at: u64 = wait_state(&env, &format!("{key}.gone_at"), secs(2)).parse().unwrap();
@@ -190,6 +210,7 @@ fn a_lock_holder_the_probe_finds_is_adopted_confirmed_by_ps_and_its_death_record
     let pid = hand_started(&mut env, &art); // the daemon has no handle for it
     let runs = env.ps_runs();
     let key = session_on(&env, "s", &art); // now desired: the probe finds it
+    wait_pidfd(d.pid(), pid); // at once
     wait_until("ps read to confirm the holder", secs(3), || {
         (env.ps_runs() > runs).then_some(()).ok_or(daemon_log(&env))
     });
@@ -248,11 +269,6 @@ fn descriptors_stay_bounded_while_a_thousand_sessions_come_and_go() {
     env.write_config(FAST);
     let d = daemon(&env, false);
     first_tick(&env, &d);
-    // Room for every handle: the soft descriptor limit raised to the hard one.
-    let limits = fs::read_to_string(format!("/proc/{}/limits", d.pid())).unwrap();
-    let open = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
-    let (soft, hard) = (open.split_whitespace().nth(3), open.split_whitespace().nth(4));
-    assert_eq!(soft, hard, "{open}");
     let base = fds(d.pid());
     let dir = env.home.join("sessions");
     let uid = bach::sys::getuid();
@@ -275,11 +291,16 @@ fn descriptors_stay_bounded_while_a_thousand_sessions_come_and_go() {
             (n >= base + batch).then_some(()).ok_or(n)
         });
         peak = peak.max(fds(d.pid()));
-        // Half go by their records, half by their agents' exits.
-        for (i, mut k) in kids.into_iter().enumerate() {
-            if (i + round) % 2 == 0 {
-                fs::remove_file(dir.join(format!("r{round}-{i}"))).unwrap();
-            }
+        // Half go by their records while their agents still run: those
+        // handles close as no longer of interest; the others by the exits.
+        for i in (0..batch).filter(|i| (i + round) % 2 == 0) {
+            fs::remove_file(dir.join(format!("r{round}-{i}"))).unwrap();
+        }
+        wait_until("the handles of removed sessions closed", secs(5), || {
+            let n = fds(d.pid());
+            (n <= base + batch / 2).then_some(()).ok_or(n)
+        });
+        for mut k in kids {
             let _ = k.kill();
             let _ = k.wait();
         }
@@ -354,4 +375,46 @@ fn without_events_the_watcher_polls_says_so_and_still_follows() {
     let said = String::from_utf8_lossy(&out.stderr);
     let line = "following the artifact by polling: disabled by BACH_TEST_NO_EVENTS";
     assert_eq!(said.matches(line).count(), 1, "said once: {said}");
+}
+
+#[test]
+fn the_daemon_raises_its_descriptor_limit_to_the_hard_one() {
+    let env = Env::new("nofile");
+    env.write_config(FAST);
+    // Started with a low soft limit, as a login shell might give it.
+    let script = format!("ulimit -S -n 64 && exec '{BIN}' daemon run");
+    let mut sh = Command::new("/bin/sh");
+    sh.args(["-c", &script])
+        .env_clear()
+        .env("PATH", test_path(&env))
+        .env("HOME", &env.user_home)
+        .env("BACH_HOME", &env.home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    let d = Daemon(sh.spawn().unwrap());
+    first_tick(&env, &d);
+    let limits = fs::read_to_string(format!("/proc/{}/limits", d.pid())).unwrap();
+    let open = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    let words: Vec<&str> = open.split_whitespace().collect();
+    assert_eq!(words[3], words[4], "room for every handle: {open}");
+    assert_ne!(words[3], "64", "{open}");
+}
+
+#[test]
+fn with_a_daemon_sessions_start_only_writes_the_record() {
+    let env = Env::new("onlyrecord");
+    env.write_config(FAST);
+    env.ok(&["tasks", "add", "--id", "t", "work"]);
+    let d = daemon(&env, false);
+    first_tick(&env, &d);
+    // Stopped, it still holds daemon.lock but cannot spawn: who does?
+    bach::sys::kill(d.pid(), libc::SIGSTOP).unwrap();
+    let art = env.artifact("a.jsonl");
+    env.ok(&["sessions", "start", "--task", "t", "--id", "s", "--artifact", &art]);
+    let key = env.key(&art);
+    assert_eq!(holder(&env, &key), None, "sessions start spawned a watcher beside the daemon");
+    assert!(env.watchers().is_empty(), "{:?}", env.watchers());
+    bach::sys::kill(d.pid(), libc::SIGCONT).unwrap();
+    let w = watched(&env, &[&key], secs(3))[0];
+    assert_eq!(ppid(w), d.pid());
 }
