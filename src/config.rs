@@ -42,6 +42,8 @@ pub struct Config {
     pub permission_seconds: u64,
     /// Working with no growth and nothing running this long: `stalled`.
     pub stall_seconds: u64,
+    /// `ps` is read at least this often even when no event asks for it.
+    pub audit_seconds: u64,
 }
 
 impl Default for Config {
@@ -63,6 +65,7 @@ impl Default for Config {
             judge_on: vec![Attention::TurnDone, Attention::NeedsYou],
             permission_seconds: 20,
             stall_seconds: 900,
+            audit_seconds: 300,
         }
     }
 }
@@ -83,6 +86,7 @@ enum Key {
     JudgeCommand,
     JudgeTimeoutSeconds,
     LogMaxBytes,
+    AuditSeconds,
     JudgeOn,
     PermissionSeconds,
     StallSeconds,
@@ -103,6 +107,7 @@ const KEYS: &[(&str, Key)] = &[
     ("judge_command", Key::JudgeCommand),
     ("judge_timeout_seconds", Key::JudgeTimeoutSeconds),
     ("log_max_bytes", Key::LogMaxBytes),
+    ("audit_seconds", Key::AuditSeconds),
     ("judge_on", Key::JudgeOn),
     ("permission_seconds", Key::PermissionSeconds),
     ("stall_seconds", Key::StallSeconds),
@@ -183,6 +188,7 @@ impl Config {
             Key::Discover => self.discover = agents(v.text)?,
             Key::AutoTask => self.auto_task = v.flag()?,
             Key::SessionKeepDays => self.session_keep_days = v.num(1, 3650)?,
+            Key::AuditSeconds => self.audit_seconds = v.num(10, DAY)?,
         }
         Ok(())
     }
@@ -306,7 +312,8 @@ mod tests {
              backoff_reset_seconds = 9\nstray_grace_seconds = 0\nwatch_on_launch = false\nidle_seconds = 3\n\
              judge_command = echo done # really\njudge_timeout_seconds = 4\nlog_max_bytes = 4096\n\
              discover = codex\nauto_task = false\nsession_keep_days = 3650\n\
-             judge_on = working, tool,needs_you\npermission_seconds = 5\nstall_seconds = 60\n",
+             judge_on = working, tool,needs_you\npermission_seconds = 5\nstall_seconds = 60\n\
+             audit_seconds = 10\n",
         )
         .unwrap();
         assert_eq!(
@@ -328,6 +335,7 @@ mod tests {
                 judge_on: vec![Attention::Working, Attention::Tool, Attention::NeedsYou],
                 permission_seconds: 5,
                 stall_seconds: 60,
+                audit_seconds: 10,
             }
         );
         let agents = |v: &str| parse(&format!("discover = {v}")).map(|c| c.discover);
@@ -349,6 +357,7 @@ mod tests {
             ("idle_seconds = 0", "/h/config:1: 'idle_seconds' must be between 1 and 86400, not 0"),
             ("daemon_reconcile_seconds = 3601", "/h/config:1: 'daemon_reconcile_seconds' must be between 1 and 3600, not 3601"),
             ("log_max_bytes = 4095", "/h/config:1: 'log_max_bytes' must be between 4096 and 1099511627776, not 4095"),
+            ("audit_seconds = 9", "/h/config:1: 'audit_seconds' must be between 10 and 86400, not 9"),
             ("log_max_bytes = 99999999999999999999999", "/h/config:1: 'log_max_bytes' must be a whole number, not '99999999999999999999999'"),
             ("watch_on_launch = yes", "/h/config:1: 'watch_on_launch' must be true or false, not 'yes'"),
             ("backoff_base_seconds = 10\nbackoff_max_seconds = 5", "/h/config:2: 'backoff_max_seconds' (5) must not be below backoff_base_seconds (10)"),

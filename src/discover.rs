@@ -24,7 +24,7 @@ use crate::register::{self, Found, Ident, Outcome};
 use crate::store::{Session, Store, Task};
 use crate::{claude, codex, procs, sys};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A session discovery registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,8 +307,8 @@ impl Pass<'_> {
 }
 
 /// Discovery as the daemon runs it: after every `ps` read, with each
-/// skip said once in its log, and the folders whose change means an agent
-/// may have started.
+/// skip said once in its log, and the stamps of the folders whose change
+/// means an agent may have started.
 #[derive(Default)]
 pub struct Daemon {
     noted: BTreeSet<(i32, String)>,
@@ -349,22 +349,9 @@ impl Daemon {
         }
     }
 
-    /// The folders where a new agent shows first: Claude Code's registry
-    /// folder and the Codex session folders of yesterday, today and
-    /// tomorrow (UTC, which covers today in any time zone), with bach's
-    /// own `CLAUDE_CONFIG_DIR` and `CODEX_HOME`.
-    pub fn folders(config: &Config, now: u64) -> Vec<PathBuf> {
-        let claude = find::own_dir("CLAUDE_CONFIG_DIR", ".claude");
-        folders_of(&claude, &find::own_dir("CODEX_HOME", ".codex"), config, now)
-    }
-
-    /// Whether any of [`Daemon::folders`] changed since the last call: one
-    /// `stat` of each, for where change notification is missing.
-    pub fn folders_changed(&mut self, config: &Config) -> bool {
-        self.changed(&Daemon::folders(config, crate::time::now()))
-    }
-
-    fn changed(&mut self, folders: &[PathBuf]) -> bool {
+    /// Whether any of `folders` (discovery's, where no change notification
+    /// covers them) changed since the last call: one `stat` of each.
+    pub fn folders_changed(&mut self, folders: &[PathBuf]) -> bool {
         use std::os::unix::fs::MetadataExt;
         let stamp =
             |d: &PathBuf| std::fs::metadata(d).ok().map(|m| (m.mtime(), m.mtime_nsec(), m.ino()));
@@ -373,23 +360,6 @@ impl Daemon {
         self.stamps = stamps;
         changed
     }
-}
-
-/// [`Daemon::folders`] for Claude Code's folder `claude` and Codex's
-/// `codex_home`.
-fn folders_of(claude: &Path, codex_home: &Path, config: &Config, now: u64) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if config.discover.contains(&Agent::Claude) {
-        out.push(claude.join("sessions"));
-    }
-    if config.discover.contains(&Agent::Codex) {
-        let base = codex_home.join("sessions");
-        let days = codex::rollout_dirs(now + 86_400).into_iter().chain(codex::rollout_dirs(now));
-        let days: BTreeSet<String> = days.collect();
-        out.push(base.clone());
-        out.extend(days.iter().map(|d| base.join(d)));
-    }
-    out
 }
 
 #[cfg(test)]

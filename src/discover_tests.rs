@@ -92,37 +92,15 @@ mod linux {
 }
 
 #[test]
-fn the_folders_watched_are_the_registry_and_three_days_of_rollouts() {
-    let (claude, codex) = (std::path::Path::new("/c"), std::path::Path::new("/x"));
-    let now = 1_795_581_074; // 2026-11-25T04:31:14Z
-    let all = folders_of(claude, codex, &Config::default(), now);
-    let shown: Vec<&str> = all.iter().map(|p| p.to_str().unwrap()).collect();
-    assert_eq!(
-        shown,
-        [
-            "/c/sessions",
-            "/x/sessions",
-            "/x/sessions/2026/11/24",
-            "/x/sessions/2026/11/25",
-            "/x/sessions/2026/11/26"
-        ]
-    );
-    let claude_only = Config { discover: vec![Agent::Claude], ..Config::default() };
-    assert_eq!(folders_of(claude, codex, &claude_only, now), [PathBuf::from("/c/sessions")]);
-    let none = Config { discover: Vec::new(), ..Config::default() };
-    assert!(folders_of(claude, codex, &none, now).is_empty());
-}
-
-#[test]
 fn a_change_in_a_watched_folder_is_seen_once() {
     let t = temp("stamp");
     let folders = [t.0.join("claude/sessions"), t.0.join("missing")];
     let mut d = Daemon::default();
-    assert!(d.changed(&folders), "the first look");
-    assert!(!d.changed(&folders));
+    assert!(d.folders_changed(&folders), "the first look");
+    assert!(!d.folders_changed(&folders));
     std::fs::write(t.0.join("claude/sessions/1.json"), b"{}").unwrap();
-    assert!(d.changed(&folders), "a new registry file");
-    assert!(!d.changed(&folders));
+    assert!(d.folders_changed(&folders), "a new registry file");
+    assert!(!d.folders_changed(&folders));
     std::fs::create_dir(t.0.join("missing")).unwrap();
-    assert!(d.changed(&folders), "a folder that appeared");
+    assert!(d.folders_changed(&folders), "a folder that appeared");
 }

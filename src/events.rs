@@ -151,8 +151,14 @@ impl Events {
         self.os.forget_path(watch);
     }
 
+    /// How many processes have a handle open now.
+    pub fn watched_pids(&self) -> usize {
+        self.os.watched_pids()
+    }
+
     /// Every descriptor to add to the caller's one `poll()` (read
-    /// readiness); call again after any watch or forget.
+    /// readiness): one, whatever is watched (epoll on Linux, the kqueue on
+    /// macOS).
     pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
         self.os.fds()
     }

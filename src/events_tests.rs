@@ -111,12 +111,13 @@ mod linux {
         let mut kid = Kid::sleep();
         assert_eq!(events.watch_pid(kid.pid()).unwrap(), PidWatch::Watched);
         assert_eq!(events.watch_pid(kid.pid()).unwrap(), PidWatch::Watched, "twice is one handle");
-        assert_eq!(events.fds().len(), 2, "inotify and one pidfd");
+        assert_eq!(events.watched_pids(), 1);
+        assert_eq!(events.fds().len(), 1, "one descriptor to poll, whatever is watched");
         assert_quiet(&mut events, "a live process");
         sys::kill(kid.pid(), libc::SIGKILL).unwrap();
         assert_eq!(wait_for(&mut events, Fired::Exited(kid.pid())), [Fired::Exited(kid.pid())]);
         kid.0.wait().unwrap();
-        assert_eq!(events.fds().len(), 1, "the handle closed once reported");
+        assert_eq!(events.watched_pids(), 0, "the handle closed once reported");
     }
 
     #[test]
@@ -159,15 +160,15 @@ mod linux {
                 PidWatch::Gone,
                 "{wrong}"
             );
-            assert_eq!(events.fds().len(), 1, "a mismatch closes the handle ({wrong})");
+            assert_eq!(events.watched_pids(), 0, "a mismatch closes the handle ({wrong})");
         }
         assert_eq!(
             events.watch_pid_checked(kid.pid(), st.uid, st.start).unwrap(),
             PidWatch::Watched
         );
-        assert_eq!(events.fds().len(), 2);
+        assert_eq!(events.watched_pids(), 1);
         events.forget_pid(kid.pid());
-        assert_eq!(events.fds().len(), 1, "forgetting closes the handle");
+        assert_eq!(events.watched_pids(), 0, "forgetting closes the handle");
     }
 
     /// The pidfds this process holds for a process in `pids` or for one
@@ -198,7 +199,7 @@ mod linux {
             watched.insert(kid.pid());
             wait_for(&mut events, Fired::Exited(kid.pid()));
             kid.0.wait().unwrap();
-            assert_eq!(events.fds().len(), 1, "only inotify is left after {}", kid.pid());
+            assert_eq!(events.watched_pids(), 0, "no handle is left after {}", kid.pid());
         }
         assert_eq!(pidfds_for(&watched), before, "pidfds left open in /proc/self/fd");
     }

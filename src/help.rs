@@ -60,8 +60,9 @@ Options:
 const SESSIONS_HELP: &str = "\
 Usage:
   bach sessions start --artifact PATH [--task ID] [--pid PID] [--id ID] [--no-watch]
-                                 record a session; prints its id and starts its
-                                 watcher at once when watch_on_launch is on
+                                 record a session and print its id; a running
+                                 daemon spawns its watcher at once, else it is
+                                 started here when watch_on_launch is on
   bach sessions end ID           end a session (its watcher stops)
   bach sessions list [--json]    what every session is doing, most urgent first:
                                  needs_you, stalled, turn_done, working, tool, gone

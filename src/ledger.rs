@@ -30,6 +30,9 @@ pub struct Header {
     pub reconcile_seconds: u64,
     /// What keeps it from supervising now.
     pub problem: Option<String>,
+    /// How it learns of changes: `pidfd+inotify`, `kqueue` or
+    /// `polling: REASON`.
+    pub events: Option<String>,
 }
 
 /// One ledger entry as `daemon.state` stores it (wall-clock seconds).
@@ -47,6 +50,8 @@ pub struct Stored {
     pub next_retry: Option<u64>,
     /// When it was first seen running while not desired.
     pub stray_since: Option<u64>,
+    /// When every session of the key was first seen gone.
+    pub gone_at: Option<u64>,
 }
 
 /// What `daemon.state` says, as stored.
@@ -64,11 +69,12 @@ pub fn store(e: &Entry, clock: Clock) -> Stored {
         }
     };
     let (artifact, crashes, last_exit) = (e.artifact.clone(), e.crashes, e.last_exit.clone());
-    Stored { artifact, crashes, last_exit, since, next_retry, stray_since }
+    let gone_at = e.gone_at.and_then(at);
+    Stored { artifact, crashes, last_exit, since, next_retry, stray_since, gone_at }
 }
 
 /// A stored entry brought back: a retry at most `max` (ms) away, a stray
-/// timer no later than now. A watcher's running time is not restored: the
+/// timer and a gone time no later than now. A watcher's running time is not restored: the
 /// table says at the first tick whether it still runs.
 pub fn restore(s: &Stored, clock: Clock, max: u64) -> Entry {
     let mono = |t: Option<u64>| t.and_then(|t| clock.mono_of(t));
@@ -82,11 +88,12 @@ pub fn restore(s: &Stored, clock: Clock, max: u64) -> Entry {
         crashes: s.crashes,
         last_exit: s.last_exit.clone(),
         phase,
+        gone_at: mono(s.gone_at).map(|t| t.min(clock.mono)),
     }
 }
 
 /// Renders the state file: header, settings, then the entries worth keeping
-/// (a crash count or a stray timer).
+/// (a crash count, a stray timer or sessions gone).
 pub fn render(h: &Header, c: &Config, ledger: &Ledger, clock: Clock) -> String {
     let n = |v: u64| Some(v.to_string());
     let mut out = kv::render([
@@ -97,16 +104,19 @@ pub fn render(h: &Header, c: &Config, ledger: &Ledger, clock: Clock) -> String {
         ("backoff_max_seconds", n(c.backoff_max_seconds)),
         ("backoff_reset_seconds", n(c.backoff_reset_seconds)),
         ("stray_grace_seconds", n(c.stray_grace_seconds)),
+        ("audit_seconds", n(c.audit_seconds)),
+        ("events", h.events.clone()),
         ("problem", h.problem.clone()),
     ]);
     let stray = |e: &Entry| {
         matches!(e.phase, Phase::Stray { .. } | Phase::Retiring { .. } | Phase::Killed { .. })
     };
-    let kept = |e: &&Entry| e.crashes > 0 || stray(e);
+    let kept = |e: &&Entry| e.crashes > 0 || stray(e) || e.gone_at.is_some();
     for (key, e) in ledger.iter().filter(|(_, e)| kept(e)) {
         let s = store(e, clock);
-        let names = ["artifact", "crashes", "last_exit", "since", "next_retry", "stray_since"]
-            .map(|f| format!("{key}.{f}"));
+        let names =
+            ["artifact", "crashes", "last_exit", "since", "next_retry", "stray_since", "gone_at"]
+                .map(|f| format!("{key}.{f}"));
         let values = [
             Some(s.artifact),
             n(u64::from(s.crashes)),
@@ -114,6 +124,7 @@ pub fn render(h: &Header, c: &Config, ledger: &Ledger, clock: Clock) -> String {
             s.since.map(|t| t.to_string()),
             s.next_retry.map(|t| t.to_string()),
             s.stray_since.map(|t| t.to_string()),
+            s.gone_at.map(|t| t.to_string()),
         ];
         out.push_str(&kv::render(names.iter().map(String::as_str).zip(values)));
     }
@@ -131,7 +142,14 @@ pub fn parse(text: &str) -> (Option<Header>, BTreeMap<Key, Stored>) {
     let header =
         get("pid").and_then(|p| p.parse().ok()).zip(num("started")).map(|(pid, started)| {
             let reconcile_seconds = num("reconcile_seconds").unwrap_or(0);
-            Header { pid, started, reconcile_seconds, problem: get("problem").map(String::from) }
+            let text = |k: &str| get(k).map(String::from);
+            Header {
+                pid,
+                started,
+                reconcile_seconds,
+                problem: text("problem"),
+                events: text("events"),
+            }
         });
     let mut entries: BTreeMap<Key, Stored> = BTreeMap::new();
     for (i, f) in fields.iter().enumerate() {
@@ -149,6 +167,7 @@ pub fn parse(text: &str) -> (Option<Header>, BTreeMap<Key, Stored>) {
             "since" => e.since = secs(),
             "next_retry" => e.next_retry = secs(),
             "stray_since" => e.stray_since = secs(),
+            "gone_at" => e.gone_at = secs(),
             _ => {}
         }
     }
@@ -163,7 +182,8 @@ mod tests {
     const CLOCK: Clock = Clock { mono: 400_000_000_000, wall: 1_700_000_000_000 };
 
     fn entry(artifact: &str, crashes: u32, phase: Phase) -> Entry {
-        Entry { artifact: artifact.into(), crashes, last_exit: Some(Exit::Code(1)), phase }
+        let last_exit = Some(Exit::Code(1));
+        Entry { artifact: artifact.into(), crashes, last_exit, phase, gone_at: None }
     }
 
     #[test]
@@ -174,17 +194,27 @@ mod tests {
         led.insert("fedcba9876543210".into(), entry("/quiet", 0, Phase::Pending));
         let stray = Phase::Stray { since: CLOCK.mono - 5_000 };
         led.insert("00000000000000aa".into(), entry("/stray", 0, stray));
-        let h =
-            Header { pid: 42, started: 7, reconcile_seconds: 5, problem: Some("ps failed".into()) };
+        let gone = Entry { gone_at: Some(CLOCK.mono - 3_000), ..entry("/gone", 0, stray) };
+        led.insert("00000000000000bb".into(), gone);
+        let h = Header {
+            pid: 42,
+            started: 7,
+            reconcile_seconds: 5,
+            problem: Some("ps failed".into()),
+            events: Some("pidfd+inotify".into()),
+        };
         let text = render(&h, &Config::default(), &led, CLOCK);
         assert!(text.contains("0123456789abcdef.next_retry = 1700000012\n"), "{text}");
+        assert!(text.contains("00000000000000bb.gone_at = 1699999997\n"), "{text}");
+        assert!(text.contains("audit_seconds = 300\nevents = pidfd+inotify\n"), "{text}");
         assert!(!text.contains("fedcba9876543210"), "nothing to keep of a quiet key");
         let (h2, stored) = parse(&text);
         assert_eq!(h2, Some(h));
-        assert_eq!(stored.len(), 2);
+        assert_eq!(stored.len(), 3);
         let back = |k: &str| restore(&stored[k], CLOCK, 300_000);
-        assert_eq!(back("0123456789abcdef"), led["0123456789abcdef"]);
-        assert_eq!(back("00000000000000aa"), led["00000000000000aa"]);
+        for k in ["0123456789abcdef", "00000000000000aa", "00000000000000bb"] {
+            assert_eq!(back(k), led[k], "{k}");
+        }
     }
 
     #[test]
@@ -221,8 +251,12 @@ mod tests {
         let e = restore(&far, CLOCK, 300_000);
         assert_eq!(e.phase, Phase::Backoff { until: CLOCK.mono + 300_000 });
         let stray = Stored { stray_since: Some(4_102_444_800), ..far.clone() };
-        let stray = Stored { next_retry: None, ..stray };
-        assert_eq!(restore(&stray, CLOCK, 300_000).phase, Phase::Stray { since: CLOCK.mono });
+        let stray = Stored { next_retry: None, gone_at: Some(4_102_444_800), ..stray };
+        let back = restore(&stray, CLOCK, 300_000);
+        assert_eq!(
+            (back.phase, back.gone_at),
+            (Phase::Stray { since: CLOCK.mono }, Some(CLOCK.mono))
+        );
         let absurd = Stored { next_retry: Some(u64::MAX), ..far };
         assert_eq!(restore(&absurd, CLOCK, 300_000).phase, Phase::Pending, "absent, no wrap");
     }

@@ -32,6 +32,9 @@
 //!   [`supervisor::Host`] trait (now, read supervised, read desired, spawn,
 //!   retire, clean up after a crash, publish, sweep, wait). [`daemon`] is the real host; tests and
 //!   embedding hosts bring their own.
+//! - **Events, not polling**: the real host sleeps until a child exits, a
+//!   pid handle fires (a watcher it did not fork, a session's agent) or the
+//!   store changes ([`events`]); `ps` is an audit every `audit_seconds`.
 //! - **The watcher** ([`watcher`]) follows one artifact, publishes what it
 //!   sees in `watch/KEY.status`, and runs the judge; [`spawn`] starts it.
 //! - **Sessions that register themselves**: the Claude Code hook
@@ -64,9 +67,10 @@
 //!         s.clone_from(&self.table);
 //!         Ok(())
 //!     }
-//!     fn read_desired(&mut self, _: supervisor::Store, desired: &mut Desired) {
+//!     fn read_desired(&mut self, _: supervisor::Store, desired: &mut Desired) -> bool {
 //!         let want = Want { artifact: "/runs/a.jsonl".into(), sessions: vec!["s1".into()], all_gone: false };
 //!         *desired = Desired::from([("0123456789abcdef".to_string(), want)]);
+//!         true // this host cannot tell what changed
 //!     }
 //!     fn spawn(&mut self, key: &str, artifact: &str) -> Result<Spawned, String> {
 //!         self.spawns += 1;

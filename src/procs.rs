@@ -123,6 +123,35 @@ pub fn add_ticks(procs: &mut [Proc], pids: &BTreeSet<i32>) {
     }
 }
 
+/// A process's start as [`sys::ProcStat::start`] counts it, from its row:
+/// the ticks read by [`add_ticks`] on Linux, `lstart` seconds elsewhere.
+/// What a pid handle is confirmed against after it is opened.
+#[cfg(target_os = "linux")]
+pub fn start_of(p: &Proc) -> Option<u64> {
+    p.ticks
+}
+
+/// A process's start as [`sys::ProcStat::start`] counts it, from its row:
+/// the ticks read by [`add_ticks`] on Linux, `lstart` seconds elsewhere.
+#[cfg(not(target_os = "linux"))]
+pub fn start_of(p: &Proc) -> Option<u64> {
+    crate::time::lstart_secs(&p.start)
+}
+
+/// The start of a session's agent as its record holds it, counted like
+/// [`start_of`]: `pid_ticks` on Linux, `pid_start` seconds elsewhere.
+#[cfg(target_os = "linux")]
+pub fn recorded_start(s: &crate::store::Session) -> Option<u64> {
+    s.pid_ticks
+}
+
+/// The start of a session's agent as its record holds it, counted like
+/// [`start_of`]: `pid_ticks` on Linux, `pid_start` seconds elsewhere.
+#[cfg(not(target_os = "linux"))]
+pub fn recorded_start(s: &crate::store::Session) -> Option<u64> {
+    s.pid_start.as_deref().and_then(crate::time::lstart_secs)
+}
+
 /// A process's start in clock ticks since boot: field 22 of `/proc/PID/stat`.
 #[cfg(target_os = "linux")]
 pub fn start_ticks(pid: i32) -> Option<u64> {

@@ -183,9 +183,13 @@ fn parse_line(line: &str) -> Result<Proc, String> {
 }
 
 /// Splits off the next blank-separated word; `rest` keeps what follows it, blanks included.
+/// Byte by byte (blanks are ASCII, so every cut is at a character boundary): the daemon
+/// parses a few thousand of these at every read of the table.
 fn word<'a>(rest: &mut &'a str) -> Option<&'a str> {
-    let s = rest.trim_start_matches(BLANKS);
-    let end = s.find(BLANKS).unwrap_or(s.len());
+    let blank = |b: u8| b == b' ' || b == b'\t';
+    let start = rest.bytes().position(|b| !blank(b)).unwrap_or(rest.len());
+    let s = &rest[start..];
+    let end = s.bytes().position(blank).unwrap_or(s.len());
     *rest = &s[end..];
     (end > 0).then_some(&s[..end])
 }

@@ -32,6 +32,9 @@ pub struct Policy {
     pub gone_grace: u64,
     /// SIGKILL follows SIGTERM after this.
     pub kill_after: u64,
+    /// The process table is read at least this often (a host without pid
+    /// handles sets it to `tick`: every tick reads it).
+    pub audit: u64,
 }
 
 impl Policy {
@@ -45,6 +48,7 @@ impl Policy {
             stray_grace: c.stray_grace_seconds * 1000,
             gone_grace: (c.idle_seconds + c.judge_timeout_seconds) * 1000,
             kill_after: 5000,
+            audit: c.audit_seconds * 1000,
         }
     }
 
@@ -185,12 +189,15 @@ pub struct Entry {
     pub last_exit: Option<Exit>,
     /// Where it stands.
     pub phase: Phase,
+    /// When every session of the (desired) key was first seen gone (ms).
+    pub gone_at: Option<u64>,
 }
 
 impl Entry {
     /// A key met for the first time.
     pub fn new(artifact: &str) -> Entry {
-        Entry { artifact: artifact.into(), crashes: 0, last_exit: None, phase: Phase::Pending }
+        let (crashes, last_exit, phase, gone_at) = (0, None, Phase::Pending, None);
+        Entry { artifact: artifact.into(), crashes, last_exit, phase, gone_at }
     }
 }
 
@@ -233,29 +240,51 @@ impl Plan {
     pub fn wake(&mut self, at: u64) {
         self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
     }
+
+    /// Whether it acts on nothing and has nothing to say: with the same
+    /// inputs, every step before its wake-up decides the same.
+    pub fn does_nothing(&self) -> bool {
+        self.spawn.is_empty()
+            && self.retire.is_empty()
+            && self.kill.is_empty()
+            && self.crashed.is_empty()
+            && self.events.is_empty()
+    }
 }
 
 /// One step: the plan and the new ledger. Pure and total. The ledger is
 /// taken by value so that a steady state allocates nothing.
 pub fn reconcile(obs: &Observed, mut ledger: Ledger, policy: &Policy, now: u64) -> (Plan, Ledger) {
     let mut plan = Plan::default();
+    // Looked up first: a steady state clones no key.
     for (key, want) in &obs.desired {
-        ledger.entry(key.clone()).or_insert_with(|| Entry::new(&want.artifact));
+        if !ledger.contains_key(key) {
+            ledger.entry(key.clone()).or_insert_with(|| Entry::new(&want.artifact));
+        }
     }
     for (key, procs) in &obs.supervised {
-        let artifact = procs.first().map_or("", |p| p.artifact.as_str());
-        ledger.entry(key.clone()).or_insert_with(|| Entry::new(artifact));
+        if !ledger.contains_key(key) {
+            let artifact = procs.first().map_or("", |p| p.artifact.as_str());
+            ledger.entry(key.clone()).or_insert_with(|| Entry::new(artifact));
+        }
     }
     ledger.retain(|key, e| {
         let procs = obs.supervised.get(key).map_or(&[][..], Vec::as_slice);
         let exit = obs.exits.iter().rev().find(|(k, _)| k == key).map(|(_, x)| x.clone());
         match obs.desired.get(key) {
             Some(want) if !want.all_gone => {
-                e.artifact.clone_from(&want.artifact);
+                if e.artifact != want.artifact {
+                    e.artifact.clone_from(&want.artifact);
+                }
+                e.gone_at = None;
                 desired(&mut plan, key, e, procs, exit, policy, now);
                 true
             }
-            want => stray(&mut plan, key, e, procs, want.is_some(), policy, now),
+            want => {
+                // Desired here means all its sessions are gone: since when.
+                e.gone_at = want.map(|_| e.gone_at.unwrap_or(now));
+                stray(&mut plan, key, e, procs, want.is_some(), policy, now)
+            }
         }
     });
     (plan, ledger)
@@ -310,13 +339,7 @@ fn desired(
             return crash(plan, key, e, exit.unwrap_or(Exit::Vanished), p, now);
         }
         (Phase::Spawned { at }, true) => e.phase = Phase::Running { since: at },
-        (Phase::Running { since }, true) => {
-            if e.crashes > 0 && now.saturating_sub(since) >= p.reset {
-                let what = format!("watcher of {} (key {key}) stayed up", e.artifact);
-                plan.events.push(format!("{what}: crash count reset"));
-                e.crashes = 0;
-            }
-        }
+        (Phase::Running { .. }, true) => {}
         (
             Phase::Pending
             | Phase::Backoff { .. }
@@ -343,6 +366,16 @@ fn desired(
     }
     if let Some(x) = exit {
         e.last_exit = Some(x);
+    }
+    if let (Phase::Running { since }, true) = (e.phase, e.crashes > 0) {
+        if now.saturating_sub(since) >= p.reset {
+            let what = format!("watcher of {} (key {key}) stayed up", e.artifact);
+            plan.events.push(format!("{what}: crash count reset"));
+            e.crashes = 0;
+        } else {
+            // Every rule of time has its wake-up, so a quiet tick can skip.
+            plan.wake(since.saturating_add(p.reset));
+        }
     }
 }
 

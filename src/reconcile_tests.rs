@@ -12,6 +12,7 @@ fn policy() -> Policy {
         stray_grace: 30 * S,
         gone_grace: 180 * S,
         kill_after: 5 * S,
+        audit: 300 * S,
     }
 }
 
@@ -182,6 +183,36 @@ fn finished_agents_watcher_gets_the_longer_grace() {
 }
 
 #[test]
+fn a_crash_counts_reset_has_its_own_wake_up() {
+    let p = policy();
+    let o = obs(&["k"], &[("k", vec![w(40)])]);
+    let mut led = Ledger::new();
+    let e = Entry { crashes: 2, phase: Phase::Running { since: 0 }, ..Entry::new("/a/k") };
+    led.insert("k".into(), e);
+    let (plan, led) = reconcile(&o, led, &p, 10 * S);
+    assert_eq!(plan.wake_at, Some(60 * S), "when the count is due to reset");
+    let (plan, led) = reconcile(&o, led, &p, 60 * S);
+    assert_eq!((led["k"].crashes, plan.wake_at), (0, None));
+}
+
+#[test]
+fn gone_at_is_when_every_session_was_first_seen_gone_and_clears_when_one_lives() {
+    let p = policy();
+    let mut o = obs(&["k"], &[("k", vec![w(40)])]);
+    let (_, led) = reconcile(&o, Ledger::new(), &p, 0);
+    assert_eq!(led["k"].gone_at, None);
+    o.desired.get_mut("k").unwrap().all_gone = true;
+    let (_, led) = reconcile(&o, led, &p, 7 * S);
+    let (_, led) = reconcile(&o, led, &p, 9 * S);
+    assert_eq!(led["k"].gone_at, Some(7 * S), "the first time, kept");
+    o.desired.get_mut("k").unwrap().all_gone = false;
+    let (_, led) = reconcile(&o, led, &p, 10 * S);
+    assert_eq!(led["k"].gone_at, None, "a session lives again");
+    let (_, led) = reconcile(&obs(&[], &[("k", vec![w(40)])]), led, &p, 11 * S);
+    assert_eq!(led["k"].gone_at, None, "not desired at all is not gone");
+}
+
+#[test]
 fn duplicates_are_left_to_exit_by_themselves() {
     let p = policy();
     let two = vec![held(7, false), held(8, true)];
@@ -265,6 +296,7 @@ fn invariants_hold_over_thousands_of_random_histories() {
             stray_grace: r.below(4000),
             gone_grace: r.below(9000),
             kill_after: 5000,
+            audit: 300_000,
         };
         let (mut led, mut now) = (Ledger::new(), r.below(1 << 40));
         for _ in 0..30 {
@@ -315,9 +347,11 @@ fn policy_follows_the_config() {
         backoff_max_seconds: 10,
         idle_seconds: 5,
         judge_timeout_seconds: 7,
+        audit_seconds: 60,
         ..Config::default()
     };
     let p = Policy::new(&c);
+    assert_eq!(p.audit, 60_000);
     assert_eq!((p.base, p.max, p.gone_grace, p.stray_grace), (2000, 10_000, 12_000, 30_000));
 }
 

@@ -6,8 +6,10 @@
 //! the table kept current between reads), then the desired set (the store,
 //! so a `sessions end` between the two reads is seen as a stray, not a
 //! crash), asks the pure `reconcile` for a plan, carries it out and
-//! publishes. A child's exit wakes the loop at once: a crash is recorded
-//! from its status alone, without a `ps` scan.
+//! publishes. A child's exit, or the pid handle of a watcher the daemon did
+//! not fork, wakes the loop at once: a crash is recorded from that alone,
+//! without a `ps` scan, which is read only every `audit_seconds` (and
+//! whenever the host cannot do without it).
 
 use crate::reconcile::{self, Exit, Key, Ledger, Observed, Plan, Policy, Retirement, Watcher};
 use crate::store::Want;
@@ -26,7 +28,8 @@ pub type Desired = BTreeMap<Key, Want>;
 pub enum Table {
     /// Read the process table (`ps`).
     Read,
-    /// Reuse the last table, kept current by reaped children.
+    /// Reuse the last table, kept current by reaped children and pid
+    /// handles (a host that cannot keep it current reads it anyway).
     Reuse,
 }
 
@@ -55,7 +58,10 @@ pub struct Wake {
     pub stop: bool,
     /// New rules (SIGHUP brought a valid configuration).
     pub policy: Option<Policy>,
-    /// Children reaped: pid and how each ended.
+    /// Watchers that ended: children reaped (pid and how each ended), and
+    /// watchers the daemon did not fork whose pid handle fired
+    /// ([`Exit::Vanished`]). A host also returns an empty `Wake` when
+    /// anything else changed (the store, an agent's exit): the loop ticks.
     pub exits: Vec<(i32, Exit)>,
 }
 
@@ -68,7 +74,9 @@ pub trait Host {
     fn read_supervised(&mut self, how: Table, supervised: &mut Supervised) -> Result<(), String>;
     /// Brings the desired set up to date (a host that knows nothing changed
     /// leaves it as it is; a store it cannot read keeps the last set).
-    fn read_desired(&mut self, how: Store, desired: &mut Desired);
+    /// Returns whether anything it publishes may have changed (the set, or
+    /// why the store cannot be read); a host that cannot tell says `true`.
+    fn read_desired(&mut self, how: Store, desired: &mut Desired) -> bool;
     /// Spawns the watcher of `key` unless its lock is held.
     fn spawn(&mut self, key: &str, artifact: &str) -> Result<Spawned, String>;
     /// Sends `signal` to the watcher `pid` of `key` if it may be signalled.
@@ -95,30 +103,38 @@ pub struct Supervisor {
     /// What keeps it from supervising now (the table is unknown).
     pub problem: Option<String>,
     children: BTreeMap<i32, Key>,
+    /// Until when a tick with nothing new has nothing to do: the last plan
+    /// did nothing, and this is when it wanted to wake (0: not so).
+    quiet_until: u64,
 }
 
 impl Supervisor {
     /// A supervisor starting from a ledger loaded from `daemon.state`.
     pub fn new(policy: Policy, ledger: Ledger) -> Supervisor {
         let (seen, problem, children) = (Observed::default(), None, BTreeMap::new());
-        Supervisor { policy, ledger, seen, problem, children }
+        Supervisor { policy, ledger, seen, problem, children, quiet_until: 0 }
     }
 
-    /// Runs until SIGTERM or SIGINT: tick, sweep, wait until the next tick
-    /// or deadline.
+    /// Runs until SIGTERM or SIGINT: tick, sweep, wait until the next tick,
+    /// deadline or event. The table is read at the first tick and every
+    /// `policy.audit`; between, ticks reuse it.
     pub fn run(&mut self, host: &mut impl Host) {
-        let (mut table, mut next_tick) = (Table::Read, 0);
+        let (mut table, mut next_tick, mut next_audit) = (Table::Read, 0, 0);
         loop {
             let now = host.now();
-            if now >= next_tick {
-                table = Table::Read; // the tick is due anyway
+            if now >= next_audit {
+                table = Table::Read;
             }
             if table == Table::Read {
+                next_audit = now.saturating_add(self.policy.audit);
+            }
+            if now >= next_tick || table == Table::Read {
                 next_tick = now.saturating_add(self.policy.tick);
             }
             let plan = self.tick(host, table);
             host.sweep(&self.seen.desired);
-            let wake = host.wait(plan.wake_at.map_or(next_tick, |w| w.min(next_tick)));
+            let due = plan.wake_at.into_iter().chain([next_tick, next_audit]).min();
+            let wake = host.wait(due.unwrap_or(next_tick));
             if wake.stop {
                 return;
             }
@@ -127,14 +143,24 @@ impl Supervisor {
     }
 
     /// Applies what woke the loop; says how the next tick learns what runs:
-    /// a crash is recorded from the reaped status alone, but a clean exit
-    /// (SIGTERM, or a lock found taken) and new rules ask `ps`.
+    /// a crash is recorded from the reaped status or the fired handle alone,
+    /// but a clean exit (SIGTERM, or a lock found taken) and new rules ask
+    /// `ps`. Nothing but a deadline or an event (no exit): the table is
+    /// reused.
     fn woken(&mut self, wake: Wake) -> Table {
-        let mut clean = true;
+        let mut clean = false;
         for (pid, exit) in wake.exits {
-            let Some(key) = self.children.remove(&pid) else { continue };
+            let key = match self.children.remove(&pid) {
+                Some(key) => key,
+                // Not our child: a watcher we know by its pid handle.
+                None if exit == Exit::Vanished => match self.key_of(pid) {
+                    Some(key) => key,
+                    None => continue,
+                },
+                None => continue,
+            };
             self.forget(&key, pid);
-            clean &= exit.clean();
+            clean |= exit.clean();
             self.seen.exits.push((key, exit));
         }
         let table = if clean || wake.policy.is_some() { Table::Read } else { Table::Reuse };
@@ -142,6 +168,12 @@ impl Supervisor {
             self.policy = p;
         }
         table
+    }
+
+    /// The key whose supervised processes include `pid`.
+    fn key_of(&self, pid: i32) -> Option<Key> {
+        let mut keys = self.seen.supervised.iter();
+        keys.find(|(_, procs)| procs.iter().any(|w| w.pid == pid)).map(|(k, _)| k.clone())
     }
 
     /// Takes a reaped watcher out of the supervised set.
@@ -158,11 +190,21 @@ impl Supervisor {
     pub fn tick(&mut self, host: &mut impl Host, table: Table) -> Plan {
         let now = host.now();
         self.problem = host.read_supervised(table, &mut self.seen.supervised).err();
-        host.read_desired(Store::Changed, &mut self.seen.desired);
+        let changed = host.read_desired(Store::Changed, &mut self.seen.desired);
         if self.problem.is_some() {
             // What runs is unknown: spawn nothing, retire nothing.
+            self.quiet_until = 0;
             host.publish(&[], &self.ledger, self.problem.as_deref());
             return Plan::default();
+        }
+        if table == Table::Reuse && !changed && self.seen.exits.is_empty() && now < self.quiet_until
+        {
+            // Nothing new since a plan that did nothing, before its wake-up:
+            // the plan would be the same (every rule of time has a wake-up).
+            return Plan {
+                wake_at: Some(self.quiet_until).filter(|&t| t < u64::MAX),
+                ..Plan::default()
+            };
         }
         let ledger = std::mem::take(&mut self.ledger);
         let (mut plan, ledger) = reconcile::reconcile(&self.seen, ledger, &self.policy, now);
@@ -173,6 +215,7 @@ impl Supervisor {
         }
         self.carry_out(host, &mut plan, now);
         host.publish(&plan.events, &self.ledger, None);
+        self.quiet_until = if plan.does_nothing() { plan.wake_at.unwrap_or(u64::MAX) } else { 0 };
         plan
     }
 

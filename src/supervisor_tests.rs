@@ -23,6 +23,9 @@ struct Fake {
     cleaned: Vec<Key>,
     /// What `wait` returns, last first; then a stop. `None`: never stop.
     script: Option<Vec<Wake>>,
+    /// `read_desired` says nothing changed (a host that can tell).
+    unchanged: bool,
+    publishes: u32,
 }
 
 impl Host for Fake {
@@ -40,11 +43,12 @@ impl Host for Fake {
         supervised.clone_from(&self.table);
         Ok(())
     }
-    fn read_desired(&mut self, how: Store, desired: &mut Desired) {
+    fn read_desired(&mut self, how: Store, desired: &mut Desired) -> bool {
         match (how, &self.fresh) {
             (Store::Fresh, Some(f)) => desired.clone_from(f),
             _ => desired.clone_from(&self.desired),
         }
+        !self.unchanged
     }
     fn spawn(&mut self, key: &str, artifact: &str) -> Result<Spawned, String> {
         if self.spawn_fails {
@@ -64,6 +68,7 @@ impl Host for Fake {
         self.cleaned.push(key.into());
     }
     fn publish(&mut self, events: &[String], _ledger: &Ledger, problem: Option<&str>) {
+        self.publishes += 1;
         self.events.extend_from_slice(events);
         self.problems.push(problem.map(String::from));
     }
@@ -165,9 +170,57 @@ fn run_stops_on_request_and_sweeps_every_turn() {
     let mut host = fake(&["k"]);
     host.script = Some(vec![Wake::default(), Wake::default()]);
     sup().run(&mut host);
-    assert_eq!((host.reads, host.spawned.len()), (3, 1), "three ticks, one spawn");
+    assert_eq!(host.spawned.len(), 1, "three ticks, one spawn");
+    assert_eq!(host.reads, 1, "the table is read at the first tick, then kept current");
     assert_eq!(host.sweeps, 3, "the sweep is a step of every turn");
     assert_eq!(host.now, 1_000_000 + 10_000 + 1, "waits reconcile_seconds between ticks");
+}
+
+#[test]
+fn the_table_is_read_every_audit_and_every_tick_when_the_audit_is_the_tick() {
+    for (audit_seconds, reads) in [(10, 4), (5, 7), (300, 1)] {
+        let mut host = fake(&["k"]);
+        host.script = Some((0..6).map(|_| Wake::default()).collect());
+        let c = Config { audit_seconds, ..Config::default() };
+        Supervisor::new(Policy::new(&c), Ledger::new()).run(&mut host);
+        assert_eq!(host.reads, reads, "seven ticks of 5 s, audit every {audit_seconds} s");
+    }
+}
+
+#[test]
+fn a_fired_handle_of_a_watcher_not_forked_is_a_crash_recorded_at_once() {
+    let mut host = fake(&["k"]);
+    // Adopted: running when the daemon started, so not its child.
+    host.table
+        .insert("k".into(), vec![Watcher { pid: 77, holds_lock: None, artifact: "/a/k".into() }]);
+    let mut sup = sup();
+    sup.tick(&mut host, Table::Read);
+    host.ps_fails = true; // recorded without ps
+    let table = sup.woken(Wake { exits: vec![(77, Exit::Vanished)], ..Wake::default() });
+    assert_eq!(table, Table::Reuse);
+    host.now += 3;
+    sup.tick(&mut host, table);
+    let e = &sup.ledger["k"];
+    assert_eq!((e.crashes, e.last_exit.clone()), (1, Some(Exit::Vanished)));
+    assert_eq!(host.reads, 1);
+    let unknown = sup.woken(Wake { exits: vec![(78, Exit::Vanished)], ..Wake::default() });
+    assert_eq!((unknown, sup.seen.exits.len()), (Table::Reuse, 0), "a pid nobody supervises");
+}
+
+#[test]
+fn a_fired_handle_of_a_key_no_longer_desired_is_a_retirement_not_a_crash() {
+    let mut host = fake(&["k"]);
+    host.table
+        .insert("k".into(), vec![Watcher { pid: 77, holds_lock: None, artifact: "/a/k".into() }]);
+    let mut sup = sup();
+    sup.tick(&mut host, Table::Read);
+    // `sessions end` wrote the record, then signalled the watcher: the store
+    // is read before the exit is judged.
+    host.desired.clear();
+    let table = sup.woken(Wake { exits: vec![(77, Exit::Vanished)], ..Wake::default() });
+    sup.tick(&mut host, table);
+    assert!(!sup.ledger.contains_key("k"), "{:?}", sup.ledger);
+    assert!(!host.events.iter().any(|e| e.contains("crashed")), "{:?}", host.events);
 }
 
 #[test]
@@ -205,4 +258,43 @@ fn new_rules_from_sighup_apply_and_ask_ps() {
     let policy = Policy::new(&Config { reconcile_seconds: 1, ..Config::default() });
     let table = sup.woken(Wake { policy: Some(policy.clone()), ..Wake::default() });
     assert_eq!((table, sup.policy.tick), (Table::Read, 1000));
+}
+
+#[test]
+fn a_tick_with_nothing_new_after_a_plan_that_did_nothing_is_skipped_until_its_wake_up() {
+    let mut host = fake(&["k"]);
+    host.unchanged = true;
+    let mut sup = Supervisor::new(
+        Policy::new(&Config { backoff_reset_seconds: 60, ..Config::default() }),
+        Ledger::new(),
+    );
+    sup.tick(&mut host, Table::Read); // spawns: not quiet
+    host.now += 1000;
+    sup.tick(&mut host, Table::Reuse); // Spawned -> Running: nothing to do
+    let published = host.publishes;
+    for _ in 0..3 {
+        host.now += 5000;
+        let plan = sup.tick(&mut host, Table::Reuse);
+        assert_eq!(plan, Plan::default(), "no wake-up was asked for");
+    }
+    assert_eq!(host.publishes, published, "skipped: not even published");
+    host.now += 5000;
+    sup.tick(&mut host, Table::Read);
+    assert_eq!(host.publishes, published + 1, "a fresh table is never skipped");
+    // A crash: its backoff, then the reset of its count, each a wake-up.
+    let table = sup.woken(Wake { exits: vec![(101, Exit::Signal(9))], ..Wake::default() });
+    host.now += 1;
+    let plan = sup.tick(&mut host, table);
+    let retry = plan.wake_at.unwrap();
+    host.now = retry;
+    sup.tick(&mut host, Table::Reuse); // respawned
+    host.now += 10;
+    let plan = sup.tick(&mut host, Table::Reuse);
+    assert_eq!(plan.wake_at, Some(retry + 60_000), "the reset of the crash count has a wake-up");
+    host.now += 30_000;
+    assert_eq!(sup.tick(&mut host, Table::Reuse).wake_at, Some(retry + 60_000), "skipped, same");
+    host.now = retry + 60_000;
+    sup.tick(&mut host, Table::Reuse);
+    assert_eq!(sup.ledger["k"].crashes, 0, "reset at its wake-up");
+    assert!(host.events.iter().any(|e| e.contains("crash count reset")), "{:?}", host.events);
 }

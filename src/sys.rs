@@ -53,6 +53,23 @@ pub fn nodename() -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
+/// The local time's offset from UTC at Unix time `secs`, in seconds (east
+/// of Greenwich positive), as `localtime_r` reads `TZ`; 0 when it cannot
+/// tell.
+pub fn utc_offset(secs: u64) -> i64 {
+    let t = libc::time_t::try_from(secs).unwrap_or(libc::time_t::MAX);
+    // SAFETY: tm is a plain C struct for which all-zero bytes are valid.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; localtime_r keeps no
+    // reference to them.
+    let local = unsafe { libc::localtime_r(&t, &mut tm) };
+    if local.is_null() {
+        0
+    } else {
+        tm.tm_gmtoff as i64
+    }
+}
+
 /// This process's pid.
 pub fn getpid() -> i32 {
     std::process::id() as i32
@@ -388,6 +405,18 @@ mod tests {
         let out = std::process::Command::new("uname").arg("-n").output().unwrap();
         let want = String::from_utf8(out.stdout).unwrap().trim().to_string();
         assert_eq!(nodename(), Some(want));
+    }
+
+    #[test]
+    fn the_utc_offset_follows_tz() {
+        // `date +%z` of the same TZ is the oracle.
+        let out = std::process::Command::new("date").arg("+%z").output().unwrap();
+        let z = String::from_utf8(out.stdout).unwrap();
+        let z = z.trim();
+        let (sign, hh, mm) = (&z[..1], &z[1..3], &z[3..5]);
+        let secs = hh.parse::<i64>().unwrap() * 3600 + mm.parse::<i64>().unwrap() * 60;
+        let want = if sign == "-" { -secs } else { secs };
+        assert_eq!(utc_offset(crate::time::now()), want);
     }
 
     #[test]

@@ -245,19 +245,21 @@ impl Host for Synthetic {
         }
         Ok(())
     }
-    fn read_desired(&mut self, _how: supervisor::Store, desired: &mut Desired) {
+    fn read_desired(&mut self, _how: supervisor::Store, desired: &mut Desired) -> bool {
         if self.changed {
             let home = self.st.home.as_str();
             *desired = store::desired(home, &self.sessions, &self.tasks, Some(&[]));
             self.changed = false;
         }
+        true // measure the whole tick
     }
     fn spawn(&mut self, _key: &str, _artifact: &str) -> Result<Spawned, String> {
         Ok(Spawned::Started(1000))
     }
     fn retire(&mut self, _key: &str, _pid: i32, _signal: Signal) {}
     fn publish(&mut self, _events: &[String], ledger: &Ledger, _problem: Option<&str>) {
-        let h = bach::ledger::Header { pid: 1, started: 0, reconcile_seconds: 1, problem: None };
+        let h =
+            bach::ledger::Header { pid: 1, started: 0, reconcile_seconds: 1, ..Default::default() };
         let clock = bach::time::Clock { mono: self.now, wall: 1_700_000_000_000 };
         std::hint::black_box(bach::ledger::render(&h, &Config::default(), ledger, clock));
     }
@@ -794,3 +796,6 @@ mod register {
         );
     }
 }
+
+#[path = "bench_events.rs"]
+mod events;

@@ -109,7 +109,7 @@ fn ending_a_session_or_finishing_a_task_lets_the_watcher_go() {
         }
     });
     // Two more ticks: nothing is restarted.
-    env.wait_ps_runs(2, Duration::from_secs(5));
+    env.fresh_ticks(2, Duration::from_secs(5));
     assert!(by_artifact(&env).is_empty(), "nothing restarted: {:?}", by_artifact(&env));
     assert!(!daemon_log(&env).contains("crashed"), "{}", daemon_log(&env));
 }
@@ -159,7 +159,7 @@ fn a_restarted_daemon_adopts_running_watchers_without_spawning() {
     let spawned_before = daemon_log(&env).matches("spawned watcher").count();
     start_daemon(&mut env);
     // Three ticks of the new daemon: past "never unsupervised for two ticks".
-    env.wait_ps_runs(3, Duration::from_secs(6));
+    env.fresh_ticks(3, Duration::from_secs(6));
     assert_eq!(by_artifact(&env), before, "the same watchers, none new");
     assert_eq!(
         daemon_log(&env).matches("spawned watcher").count(),

@@ -177,6 +177,9 @@ fn ps_fault(tag: &str, fault: impl Fn(&Path), problem: &str) -> Env {
     let daemon = Daemon::start(&env, Path::new(BIN), dir.to_str().unwrap(), Stdio::null());
     let w0 = watched(&env, &[k0], secs(3))[0];
     fault(&dir);
+    // With change notification `ps` is read only at an audit: SIGHUP asks
+    // for one now (it reads `ps` to pass the signal on, then ticks).
+    bach::sys::kill(daemon.pid(), libc::SIGHUP).unwrap();
     wait_log(&env, "cannot supervise: ", secs(4));
     // While ps fails, s0 stops being desired and s1 starts.
     fs::remove_file(env.home.join("sessions/s0")).unwrap();

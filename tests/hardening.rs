@@ -58,9 +58,11 @@ fn a_clock_step_that_moves_an_agents_start_time_never_makes_it_gone() {
     );
     let _daemon = Daemon::usual(&env);
     // Past the grace a finished agent's watcher gets (2 s here), twice over.
-    env.wait_ps_runs(5, secs(15));
+    env.fresh_ticks(5, secs(15));
     assert_eq!(holder(&env, &key), Some(watcher), "{}", daemon_log(&env));
     assert!(!daemon_log(&env).contains("retiring"), "{}", daemon_log(&env));
+    let gone_at = format!("{key}.gone_at");
+    assert!(!state(&env).contains_key(&gone_at), "never seen gone: {:?}", state(&env));
     let doc = env.json(&["sessions", "list", "--json"]);
     assert_eq!(session(&doc, "s").get("state").str(), "live", "{doc:?}");
 }
@@ -131,7 +133,9 @@ fn a_wall_clock_set_back_an_hour_does_not_stop_the_ticks() {
     let (a1, k1) = (env.artifact("s1.jsonl"), env.key(&env.artifact("s1.jsonl")));
     session_on(&env, "s1", &a1);
     watched(&env, &[&k1], secs(6));
-    // The shift did reach the daemon: its log now runs an hour behind.
+    // The shift did reach the daemon: its log now runs an hour behind. (The
+    // watcher can take its lock before the daemon logs its spawn.)
+    wait_log(&env, &format!("for {a1} "), secs(2));
     let log = daemon_log(&env);
     let stamp = |needle: &str| {
         let line =
@@ -316,8 +320,9 @@ fn a_store_folder_that_cannot_be_read_keeps_every_watcher() {
             other => Err(other.clone()),
         }
     });
-    // Past the stray grace, twice: nothing is retired.
-    env.wait_ps_runs(3, secs(6));
+    // Past the stray grace, twice: nothing is retired, nor even a stray.
+    env.fresh_ticks(3, secs(6));
+    assert!(!state(&env).keys().any(|k| k.ends_with(".stray_since")), "{:?}", state(&env));
     assert_eq!(
         keys.iter().map(|k| holder(&env, k)).collect::<Vec<_>>(),
         pids.iter().map(|&p| Some(p)).collect::<Vec<_>>()
@@ -398,7 +403,11 @@ fn a_change_the_folder_stamp_misses_never_retires_a_wanted_watcher() {
         Some(p) if p == pid => Ok(()),
         other => Err(other),
     });
-    let _daemon = Daemon::usual(&env);
+    // The stamp is the fallback under test: change notification would see
+    // the write it misses, so the daemon polls.
+    let vars = [("BACH_TEST_NO_EVENTS", "1")];
+    let (bin, path) = (std::path::Path::new(BIN), test_path(&env));
+    let _daemon = Daemon::start_with(&env, bin, &path, Stdio::null(), &vars);
     wait_until("the stray timer", secs(4), || {
         let s = state(&env);
         s.get(&format!("{key}.stray_since")).map(drop).ok_or(s)

@@ -57,7 +57,7 @@ fn an_upgraded_binary_makes_the_daemon_exit_75_and_the_next_one_adopts_its_watch
     // What a service manager does next: start the (new) binary again.
     env.count_ps();
     let _second = Daemon::start(&env, &exe, &test_path(&env), Stdio::null());
-    env.wait_ps_runs(3, secs(6));
+    env.fresh_ticks(2, secs(6));
     assert_eq!(
         holder(&env, &arts[0].1),
         Some(watcher),

@@ -6,6 +6,7 @@ mod attention;
 mod cli;
 mod daemon;
 mod doctor;
+mod events;
 mod faults;
 mod hardening;
 mod lifecycle;

@@ -496,6 +496,37 @@ impl Env {
     }
 }
 
+impl Env {
+    /// Waits for `n` ticks of this home's daemon on a fresh table, about a
+    /// second apart (the [`FAST`] interval): each time SIGHUP, which makes it
+    /// read `ps` (to pass the signal on) and tick with a fresh `ps`, and the
+    /// two `ps` runs that follow (needs [`Env::count_ps`]). With change
+    /// notification the daemon reads `ps` only every `audit_seconds`, so
+    /// this is how a test proves that nothing happened over `n` ticks.
+    pub fn fresh_ticks(&self, n: usize, limit: Duration) {
+        let lock = self.home.join("daemon.lock");
+        let deadline = Instant::now() + limit;
+        for i in 0..n {
+            let pace = Instant::now() + Duration::from_secs(1);
+            let pid = bach::lock::holder(&lock).ok().flatten().expect("a daemon holds the lock");
+            let start = self.ps_runs();
+            bach::sys::kill(pid, libc::SIGHUP).unwrap();
+            wait_until(&format!("fresh tick {} of {n}", i + 1), limit, || {
+                let now = self.ps_runs();
+                match now >= start + 2 {
+                    true => Ok(()),
+                    false => Err(now - start),
+                }
+            });
+            assert!(Instant::now() < deadline, "{n} fresh ticks took longer than {limit:?}");
+            // Time passes as it would over n ticks (a grace can run out).
+            if i + 1 < n {
+                std::thread::sleep(pace.saturating_duration_since(Instant::now()));
+            }
+        }
+    }
+}
+
 /// The `ps` the tests' PATH finds outside their own `bin` folders.
 pub fn real_ps() -> PathBuf {
     std::env::var("PATH")

@@ -3,7 +3,7 @@
 use super::{open, stop_undesired};
 use crate::error::{reason, Error, Result};
 use crate::store::{self, Session, Task};
-use crate::{log, spawn, time};
+use crate::{lock, log, spawn, time};
 
 /// What `sessions start` was given.
 pub struct Start<'a> {
@@ -52,7 +52,10 @@ pub fn start(a: &Start) -> Result<()> {
     let id = st.add_session(a.id, &s)?;
     say!("{id}");
     let supervisable = store::supervisable(&s, task.as_slice(), store::life(&s, procs.as_deref()));
-    if config.watch_on_launch && !a.no_watch && supervisable {
+    // With a daemon running, the record is all it needs: it sees it at once
+    // and spawns the watcher as its own child, in the service.
+    let daemon = matches!(lock::holder(&st.home.daemon_lock()), Ok(Some(_)));
+    if config.watch_on_launch && !a.no_watch && supervisable && !daemon {
         let key = st.home.key(&s.artifact);
         let spawned = crate::home::exe().map_err(|e| e.to_string()).and_then(|exe| {
             spawn::watcher(&exe, &st.home, &key, &s.artifact, config.log_max_bytes)

@@ -115,6 +115,9 @@ fn print_text(d: &Daemon, lines: &[Line], strays: &[&WatcherProc], now: u64) {
     if let Some(p) = d.header.as_ref().and_then(|h| h.problem.as_deref()) {
         say!("problem: {}", text::escape(p));
     }
+    if let Some(e) = d.header.as_ref().and_then(|h| h.events.as_deref()) {
+        say!("events: {}", text::escape(e));
+    }
     let rows: Vec<Vec<String>> = lines
         .iter()
         .map(|l| vec![l.want.artifact.clone(), l.want.sessions.join(","), l.describe(now)])
@@ -158,6 +161,7 @@ fn print_json(d: &Daemon, lines: &[Line], strays: &[&WatcherProc], now: u64) {
         ("started", int(h.map(|h| h.started))),
         ("reconcile_seconds", int(h.map(|h| h.reconcile_seconds))),
         ("problem", Json::opt_str(h.and_then(|h| h.problem.clone()))),
+        ("events", Json::opt_str(h.and_then(|h| h.events.clone()))),
         ("artifacts", Json::Arr(artifacts.collect())),
         ("strays", Json::Arr(strays.collect())),
     ]);

@@ -1,19 +1,19 @@
 //! The store as the daemon keeps it: the records as last read, re-read when
-//! the folders' stamp says they changed, when asked for a fresh read
-//! (before any stray is retired, since a stamp can miss a change), and
-//! fully once a minute. A folder that cannot be read as a whole keeps the
-//! last records and says why, instead of meaning "nothing desired".
+//! a change notification or the folders' stamp says they changed, when
+//! asked for a fresh read (before any stray is retired, since a stamp can
+//! miss a change), and fully every `audit_seconds` while notification works
+//! (once a minute otherwise). A folder that cannot be read as a whole keeps
+//! the last records and says why, instead of meaning "nothing desired".
 
 use crate::home::{Home, Records};
 use crate::log::Log;
-use crate::ps::Proc;
-use crate::store::{self, Session, Store, Task};
+use crate::store::{self, Life, Session, Store, Task};
 use crate::supervisor::{self, Desired};
-use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 
-/// The store is read again at least this often even if nothing changed.
-const FULL_READ_MS: u64 = 60_000;
+/// Without change notification, the store is read again at least this
+/// often even if nothing changed.
+pub const FULL_READ_MS: u64 = 60_000;
 
 /// A folder's mtime, size and inode: they change when a record is written.
 type Stamp = Option<(i64, i64, u64, u64)>;
@@ -25,24 +25,35 @@ pub struct Cache {
     tasks: Vec<Task>,
     stamp: (Stamp, Stamp),
     read_at: Option<u64>,
+    /// Each record's file as last parsed: a full read parses only changes.
+    memo: (store::Memo<Session>, store::Memo<Task>),
     /// Why the records could not be read as a whole, while that lasts.
     pub problem: Option<String>,
 }
 
 impl Cache {
-    /// Re-reads the records if `how` or their stamp asks for it, or a
-    /// minute passed (`now`, monotonic ms). Returns whether it did.
-    pub fn refresh(&mut self, st: &Store, how: supervisor::Store, now: u64, log: &mut Log) -> bool {
+    /// Re-reads the records if `how`, a change notification (`notified`)
+    /// or their stamp asks for it, or `every` ms passed since the last full
+    /// read (`now`, monotonic ms). Returns whether it did.
+    pub fn refresh(
+        &mut self,
+        st: &Store,
+        (how, notified): (supervisor::Store, bool),
+        (now, every): (u64, u64),
+        log: &mut Log,
+    ) -> bool {
         let stamp = (stamp(&st.home, Records::Sessions), stamp(&st.home, Records::Tasks));
         // While the folders fail, every look reads them: their stamp may be
         // back to the last good one's when they are fixed.
-        let due = self.read_at.map_or(true, |t| now >= t + FULL_READ_MS) || self.problem.is_some();
+        let due = self.read_at.map_or(true, |t| now >= t.saturating_add(every))
+            || self.problem.is_some()
+            || notified;
         if how == supervisor::Store::Changed && stamp == self.stamp && !due {
             return false;
         }
-        let (sessions, tasks) = match (st.sessions(), st.tasks()) {
-            (Ok(s), Ok(t)) => (s, t),
-            (Err(p), _) | (_, Err(p)) => {
+        let (sessions, tasks) = match st.records_memo(&mut self.memo) {
+            Ok(both) => both,
+            Err(p) => {
                 if self.problem.is_none() {
                     log.line(&format!("cannot read {p}; keeping the sessions last read"));
                 }
@@ -61,9 +72,9 @@ impl Cache {
         true
     }
 
-    /// The desired set, given the process table (`None`: unknown).
-    pub fn desired(&self, home: &Home, procs: Option<&[Proc]>) -> Desired {
-        store::desired(home.as_str(), &self.sessions, &self.tasks, procs)
+    /// The desired set, each session's life told by `life`.
+    pub fn desired(&self, home: &Home, life: &dyn Fn(&Session) -> Life) -> Desired {
+        store::desired_by(home.as_str(), &self.sessions, &self.tasks, life)
     }
 
     /// The sessions and tasks as last read.
@@ -71,9 +82,9 @@ impl Cache {
         (&self.sessions, &self.tasks)
     }
 
-    /// The pids of the agents that sessions name (whose start ticks matter).
-    pub fn agent_pids(&self) -> BTreeSet<i32> {
-        self.sessions.iter().filter_map(|s| s.pid).collect()
+    /// The sessions as last read.
+    pub fn sessions(&self) -> &[Session] {
+        &self.sessions
     }
 }
 
@@ -107,13 +118,17 @@ mod tests {
         let t = Task::new("x", 0);
         st.add_task(Some("t"), &t).unwrap();
         let mut c = Cache::default();
-        assert!(c.refresh(&st, How::Changed, 0, &mut log), "the first read");
-        assert!(!c.refresh(&st, How::Changed, 1, &mut log), "nothing changed");
-        assert!(c.refresh(&st, How::Fresh, 2, &mut log), "a fresh read is never skipped");
+        let mut look =
+            |how, notified, now| c.refresh(&st, (how, notified), (now, 60_000), &mut log);
+        assert!(look(How::Changed, false, 0), "the first read");
+        assert!(!look(How::Changed, false, 1), "nothing changed");
+        assert!(look(How::Fresh, false, 2), "a fresh read is never skipped");
+        assert!(look(How::Changed, true, 3), "nor one a change notification asks for");
         session(&st, "s1");
-        assert!(c.refresh(&st, How::Changed, 3, &mut log), "a new record changes the stamp");
-        assert_eq!(c.desired(&st.home, None).len(), 1);
-        assert!(c.refresh(&st, How::Changed, 3 + FULL_READ_MS, &mut log), "a minute passed");
+        assert!(look(How::Changed, false, 4), "a new record changes the stamp");
+        assert!(!look(How::Changed, false, 5));
+        assert!(look(How::Changed, false, 4 + 60_000), "a minute passed");
+        assert_eq!(c.desired(&st.home, &|_| Life::Live).len(), 1);
         std::fs::remove_dir_all(st.home.path()).unwrap();
     }
 
@@ -125,16 +140,17 @@ mod tests {
         st.add_task(Some("t"), &t).unwrap();
         session(&st, "s1");
         let mut c = Cache::default();
-        c.refresh(&st, How::Changed, 0, &mut log);
+        let every = (0, FULL_READ_MS);
+        c.refresh(&st, (How::Changed, false), every, &mut log);
         let sessions = st.home.records(Records::Sessions);
         std::fs::rename(&sessions, st.home.path().join("moved")).unwrap();
         std::fs::write(&sessions, b"a file where the folder was").unwrap();
-        assert!(!c.refresh(&st, How::Fresh, 1, &mut log));
-        assert_eq!(c.desired(&st.home, None).len(), 1, "still desired");
+        assert!(!c.refresh(&st, (How::Fresh, false), every, &mut log));
+        assert_eq!(c.desired(&st.home, &|_| Life::Live).len(), 1, "still desired");
         assert!(c.problem.as_deref().is_some_and(|p| p.contains("sessions")), "{:?}", c.problem);
         std::fs::remove_file(&sessions).unwrap();
         std::fs::rename(st.home.path().join("moved"), &sessions).unwrap();
-        assert!(c.refresh(&st, How::Fresh, 2, &mut log));
+        assert!(c.refresh(&st, (How::Fresh, false), every, &mut log));
         assert_eq!(c.problem, None);
         std::fs::remove_dir_all(st.home.path()).unwrap();
     }

@@ -1,15 +1,21 @@
 //! `bach daemon run`: the supervisor wired to the real world. The host is a
 //! few named parts: the one wait ([`wait`]: self-pipe, reaper, `poll`), the
-//! process table ([`table`]), the store as last read ([`cache`]), what is
-//! published ([`publish`]) and the sweep ([`sweep`]); the settings in force
-//! live here, once.
+//! process table ([`table`]), what wakes it instead of a timer ([`handles`]:
+//! pid handles and folder watches, the [`folders`] it follows, its view of
+//! the [`agents`]), the store as last read ([`cache`]), what is published
+//! ([`publish`]) and the sweep ([`sweep`]); the settings in force live here,
+//! once.
 //!
 //! Invariants: one daemon per home (the `fcntl` lock on `daemon.lock`, held
 //! for life); every child is reaped in one place, `ps` included; only lock
 //! holders that a fresh `ps` shows as that watcher are signalled; no failure
-//! to log or publish stops supervision.
+//! to log or publish stops supervision; a fired handle is judged after the
+//! store was brought up to date.
 
+mod agents;
 mod cache;
+mod folders;
+mod handles;
 mod publish;
 mod sweep;
 mod table;
@@ -17,10 +23,10 @@ mod wait;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::home::Home;
+use crate::home::{Home, Records};
 use crate::ledger::{self, Header};
 use crate::log::{self, Log};
-use crate::reconcile::{Ledger, Policy};
+use crate::reconcile::{Exit, Ledger, Policy};
 use crate::signals::SelfPipe;
 use crate::store::Store;
 use crate::supervisor::{
@@ -29,6 +35,7 @@ use crate::supervisor::{
 use crate::targets::{self, Me};
 use crate::watcher::status::Status;
 use crate::{files, lock, procs, spawn, sys};
+use handles::{Handles, Whose};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -80,6 +87,17 @@ struct Real {
     /// The keys desired at the last look: their watchers belong to this home.
     desired_keys: BTreeSet<String>,
     discovery: crate::discover::Daemon,
+    /// The records changed in a read for discovery, not yet taken in.
+    records_read: bool,
+    handles: Handles,
+    folders: folders::Folders,
+    agents: agents::Agents,
+    /// An agent was judged otherwise: the desired set is computed again.
+    agents_changed: bool,
+    /// How the daemon learns of changes, as last said in the log.
+    mechanism: String,
+    /// Whether the rules in force read `ps` every tick (no pid handles).
+    polled: bool,
 }
 
 impl Real {
@@ -88,13 +106,12 @@ impl Real {
         Duration::from_secs(self.config.reconcile_seconds.min(procs::TIMEOUT.as_secs()))
     }
 
-    /// Reads the process table now, with the start ticks of session agents.
+    /// Reads the process table now; judges the sessions' agents by it.
     fn read_table(&mut self) -> std::result::Result<(), String> {
         let limit = self.ps_limit();
+        self.handles.retry();
         self.table.read(&mut self.wait, limit)?;
-        if let Some(procs) = &mut self.table.procs {
-            procs::add_ticks(procs, &self.cache.agent_pids());
-        }
+        self.judge_agents();
         self.discover();
         Ok(())
     }
@@ -105,9 +122,48 @@ impl Real {
             return;
         };
         let now = self.wait.clock.ms();
-        self.cache.refresh(&self.st, supervisor::Store::Changed, now, &mut self.log);
+        let how = (supervisor::Store::Changed, false);
+        let every = self.store_every();
+        self.records_read |= self.cache.refresh(&self.st, how, (now, every), &mut self.log);
         let records = self.cache.records();
         self.discovery.after_ps(&self.st, &self.config, procs, records, &mut self.log);
+    }
+
+    /// How often the store is read in full even when nothing says it changed.
+    fn store_every(&self) -> u64 {
+        match self.folders.store_watched() {
+            true => self.config.audit_seconds * 1000,
+            false => cache::FULL_READ_MS,
+        }
+    }
+
+    /// Every session's agent no handle settles judged by the table just
+    /// read, with the start ticks of the pids they name; live ones get a
+    /// handle.
+    fn judge_agents(&mut self) {
+        let Some(procs) = &mut self.table.procs else { return };
+        procs::add_ticks(procs, &self.agents.unsettled(self.cache.sessions(), &self.handles));
+        let changed = self.agents.judge_all(self.cache.sessions(), procs, &mut self.handles);
+        self.agents_changed |= changed;
+    }
+
+    /// Takes in what fired: folder watches armed again where a folder
+    /// changed or local midnight passed; the mechanism said in the log when
+    /// it changes. Returns new rules when pid handles stopped (or started)
+    /// working, so the loop reads `ps` at the right pace.
+    fn events(&mut self) -> Option<Policy> {
+        let now = self.wait.clock.ms();
+        if std::mem::take(&mut self.handles.news.rearm) || now >= self.folders.midnight {
+            self.folders.arm(&mut self.handles, now, crate::time::now());
+        }
+        let mechanism = self.handles.mechanism(self.folders.store_watched());
+        if mechanism != self.mechanism {
+            self.log.line(&format!("learning of changes by {mechanism}"));
+            self.mechanism = mechanism;
+        }
+        let polled = self.handles.pids_polled();
+        (polled != std::mem::replace(&mut self.polled, polled))
+            .then(|| self.handles.policy(&self.config))
     }
 
     /// SIGHUP: the new config, if it parses, and SIGHUP on to every watcher
@@ -124,24 +180,16 @@ impl Real {
         self.log.line("SIGHUP: configuration reloaded; passing it on to the watchers");
         self.log.set_max(config.log_max_bytes);
         self.config = config.clone();
+        self.folders.follow(&config.discover);
+        self.handles.news.rearm = true;
         if self.read_table().is_ok() {
             let procs = self.table.procs.as_deref().unwrap_or_default();
-            for key in lock_keys(&self.st.home) {
+            for key in sweep::lock_keys(&self.st.home) {
                 targets::signal_watcher(&self.st.home, &key, procs, &self.me, libc::SIGHUP);
             }
         }
         Some(config)
     }
-}
-
-/// The keys that have a lock file in `watch/`.
-fn lock_keys(home: &Home) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(home.watch()) else { return Vec::new() };
-    let names = dir.flatten().filter_map(|e| e.file_name().into_string().ok());
-    names
-        .filter_map(|n| Some(n.strip_suffix(".lock")?.to_string()))
-        .filter(|k| crate::key::valid(k))
-        .collect()
 }
 
 impl Host for Real {
@@ -154,33 +202,60 @@ impl Host for Real {
         how: Table,
         supervised: &mut Supervised,
     ) -> std::result::Result<(), String> {
-        // Where no change notification says an agent started, a stat of
-        // the folders it shows in first asks for a `ps` read.
-        let moved = self.discovery.folders_changed(&self.config);
-        if how == Table::Read || self.table.procs.is_none() || moved {
+        // A doubt only `ps` settles, or discovery's folders changed: as
+        // notified, or, for those not watched, as a `stat` shows.
+        let news = &mut self.handles.news;
+        let mut doubt = std::mem::take(&mut news.doubt) | std::mem::take(&mut news.discovery);
+        let unwatched = self.folders.unwatched(crate::time::now());
+        if self.discovery.folders_changed(&unwatched) {
+            // A folder that appeared is watched from now on.
+            (doubt, self.handles.news.rearm) = (true, true);
+        }
+        if how == Table::Read || self.table.procs.is_none() || doubt {
             self.read_table()?;
-            let procs = self.table.procs.as_deref().unwrap_or_default();
+            let procs = self.table.procs.as_deref_mut().unwrap_or_default();
             *supervised = table::supervised(procs, &self.st.home, &self.me, &self.desired_keys);
+            table::watch_watchers(supervised, procs, sys::getpid(), &mut self.handles);
         }
         Ok(())
     }
 
-    fn read_desired(&mut self, how: supervisor::Store, desired: &mut Desired) {
+    fn read_desired(&mut self, how: supervisor::Store, desired: &mut Desired) -> bool {
         let now = self.wait.clock.ms();
-        let reread = self.cache.refresh(&self.st, how, now, &mut self.log);
-        // The process table matters only where some session names an agent.
-        let liveness = self.table.fresh && !self.cache.agent_pids().is_empty();
-        if reread || liveness || how == supervisor::Store::Fresh {
-            *desired = self.cache.desired(&self.st.home, self.table.procs.as_deref());
-            self.desired_keys = desired.keys().cloned().collect();
-            self.table.fresh = false;
+        let notified = std::mem::take(&mut self.handles.news.store);
+        let every = self.store_every();
+        let problem = self.cache.problem.is_some();
+        let reread = self.cache.refresh(&self.st, (how, notified), (now, every), &mut self.log)
+            | std::mem::take(&mut self.records_read);
+        let gone = std::mem::take(&mut self.handles.news.gone);
+        self.agents_changed |= self.agents.gone(&gone);
+        if reread && self.table.read_this_tick {
+            self.judge_agents();
+        } else if reread {
+            let (changed, doubt) = self.agents.judge_new(self.cache.sessions(), &mut self.handles);
+            self.agents_changed |= changed;
+            self.handles.news.doubt |= doubt;
         }
+        let changed = reread || std::mem::take(&mut self.agents_changed);
+        if changed || how == supervisor::Store::Fresh {
+            *desired = self.cache.desired(&self.st.home, &|s| self.agents.life(s));
+            self.desired_keys = desired.keys().cloned().collect();
+        }
+        changed || problem != self.cache.problem.is_some()
     }
 
     fn spawn(&mut self, key: &str, artifact: &str) -> std::result::Result<Spawned, String> {
         let max = self.config.log_max_bytes;
-        spawn::watcher(&self.exe.path, &self.st.home, key, artifact, max)
-            .map_err(|e| crate::error::reason(&e))
+        let spawned = spawn::watcher(&self.exe.path, &self.st.home, key, artifact, max)
+            .map_err(|e| crate::error::reason(&e))?;
+        if let Spawned::Held(pid) = spawned {
+            // The probe found a holder: watched at once, confirmed by `ps`
+            // at once (before it is signalled or counted as a crash).
+            let whose = Whose::Watcher { key: key.into(), confirmed: false };
+            self.handles.open(pid, whose, None);
+            self.handles.news.doubt = true;
+        }
+        Ok(spawned)
     }
 
     fn retire(&mut self, key: &str, pid: i32, signal: Signal) {
@@ -231,6 +306,7 @@ impl Host for Real {
             self.publisher.problem(&mut self.log, problem);
         }
         self.publisher.header.problem = problem.map(String::from);
+        self.publisher.header.events = Some(self.mechanism.clone());
         let clock = self.wait.clock.clock();
         self.publisher.state(&self.st.home, &mut self.log, &self.config, ledger, clock);
     }
@@ -251,15 +327,25 @@ impl Host for Real {
     fn wait(&mut self, deadline: u64) -> Wake {
         self.table.read_this_tick = false;
         loop {
-            let policy = match self.wait.reload {
-                true => self.reload().map(|c| Policy::new(&c)),
+            let mut policy = match self.wait.reload {
+                true => self.reload().map(|c| self.handles.policy(&c)),
                 false => None,
             };
-            let exits = std::mem::take(&mut self.wait.exits);
-            if self.wait.stop || policy.is_some() || !exits.is_empty() || self.now() >= deadline {
+            policy = self.events().or(policy);
+            let mut exits = std::mem::take(&mut self.wait.exits);
+            let vanished = self.handles.news.vanished.drain(..);
+            exits.extend(vanished.map(|pid| (pid, Exit::Vanished)));
+            let news = self.handles.news.pending();
+            if self.wait.stop || policy.is_some() || !exits.is_empty() || news {
                 return Wake { stop: self.wait.stop, policy, exits };
             }
-            self.wait.poll(None, deadline);
+            if self.now() >= deadline {
+                return Wake::default();
+            }
+            let until = deadline.min(self.folders.midnight);
+            if self.wait.poll(&self.handles.fds(), until) {
+                self.handles.drain();
+            }
         }
     }
 }
@@ -290,12 +376,15 @@ pub fn run(standby: bool) -> Result<u8> {
     let mut host = host(st, me, exe, config, wait);
     let ledger = load_ledger(&host);
     host.log.line(&format!(
-        "daemon pid {} started (every {}s, {} keys in the crash ledger)",
+        "daemon pid {} started (every {}s, ps at least every {}s, {} keys in the crash ledger)",
         sys::getpid(),
         host.config.reconcile_seconds,
+        host.config.audit_seconds,
         ledger.len()
     ));
-    Supervisor::new(Policy::new(&host.config), ledger).run(&mut host);
+    host.events();
+    let policy = host.handles.policy(&host.config);
+    Supervisor::new(policy, ledger).run(&mut host);
     drop(held);
     if host.upgraded {
         return Ok(UPGRADED);
@@ -324,7 +413,7 @@ fn take_lock(home: &Home, standby: bool, wait: &mut wait::Waiter) -> Result<Opti
         }
         let until = wait.clock.ms() + STANDBY_RETRY_MS;
         while !wait.stop && wait.clock.ms() < until {
-            wait.poll(None, until);
+            wait.poll(&[], until);
             wait.exits.clear();
         }
         if wait.stop {
@@ -335,8 +424,17 @@ fn take_lock(home: &Home, standby: bool, wait: &mut wait::Waiter) -> Result<Opti
 
 fn host(st: Store, me: Me, exe: PathBuf, config: Config, wait: wait::Waiter) -> Real {
     let exe = Exe::new(exe);
-    let log = Log::new(st.home.daemon_log(), config.log_max_bytes);
+    let mut log = Log::new(st.home.daemon_log(), config.log_max_bytes);
     let header = Header { pid: sys::getpid(), started: crate::time::now(), ..Header::default() };
+    // A pid handle is a descriptor: room for every watcher and agent.
+    if let Err(e) = sys::raise_nofile_limit() {
+        log.line(&format!("cannot raise the descriptor limit: {}", crate::error::reason(&e)));
+    }
+    // Watched from the start, so the first session is seen at once.
+    for kind in [Records::Sessions, Records::Tasks] {
+        let _ = files::ensure_dir(&st.home.records(kind));
+    }
+    let (handles, folders) = (Handles::new(), folders::Folders::new(&st.home, &config.discover));
     Real {
         st,
         me,
@@ -351,6 +449,13 @@ fn host(st: Store, me: Me, exe: PathBuf, config: Config, wait: wait::Waiter) -> 
         sweep: sweep::Sweep::default(),
         desired_keys: BTreeSet::new(),
         discovery: crate::discover::Daemon::default(),
+        records_read: false,
+        polled: handles.pids_polled(),
+        handles,
+        folders,
+        agents: agents::Agents::default(),
+        agents_changed: false,
+        mechanism: String::new(),
     }
 }
 

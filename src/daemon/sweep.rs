@@ -114,6 +114,16 @@ fn old_sessions(st: &Store, keep_days: u64, procs: &[Proc], now: u64, log: &mut 
     }
 }
 
+/// The keys that have a lock file in `watch/`.
+pub fn lock_keys(home: &Home) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(home.watch()) else { return Vec::new() };
+    let names = dir.flatten().filter_map(|e| e.file_name().into_string().ok());
+    names
+        .filter_map(|n| Some(n.strip_suffix(".lock")?.to_string()))
+        .filter(|k| crate::key::valid(k))
+        .collect()
+}
+
 fn unused_keys(home: &Home, desired: &Desired, day_ago: SystemTime, log: &mut Log) {
     let Ok(dir) = std::fs::read_dir(home.watch()) else { return };
     for entry in dir.flatten() {

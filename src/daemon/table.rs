@@ -1,10 +1,12 @@
 //! The process table as the daemon reads it: `ps` run with its output and
 //! the self-pipe polled together (so a signal is handled while `ps` runs),
 //! killed with its group at the timeout or a stop, and turned into this
-//! home's supervised set. Invariant: the table is all or nothing; a `ps`
-//! that fails, times out or prints a line that does not parse leaves the
-//! table unknown, never partial.
+//! home's supervised set, with a pid handle on each watcher the daemon did
+//! not fork. Invariant: the table is all or nothing; a `ps` that fails,
+//! times out or prints a line that does not parse leaves the table
+//! unknown, never partial.
 
+use super::handles::{Handles, Opened, Whose};
 use super::wait::Waiter;
 use crate::home::Home;
 use crate::ps::{self, Proc};
@@ -22,8 +24,6 @@ use std::time::Duration;
 pub struct Table {
     /// The processes, `None` while `ps` fails.
     pub procs: Option<Vec<Proc>>,
-    /// A new table was read since the desired set last looked at it.
-    pub fresh: bool,
     /// A table was read since the loop last slept.
     pub read_this_tick: bool,
 }
@@ -33,7 +33,7 @@ impl Table {
     pub fn read(&mut self, wait: &mut Waiter, limit: Duration) -> Result<&[Proc], String> {
         self.procs = None;
         let procs = run(wait, limit)?;
-        (self.fresh, self.read_this_tick) = (true, true);
+        self.read_this_tick = true;
         Ok(self.procs.insert(procs))
     }
 }
@@ -76,7 +76,8 @@ fn collect(
         if wait.clock.ms() >= deadline {
             return Err(format!("ps did not finish within {}s", limit.as_secs()));
         }
-        wait.poll((!end).then(|| out.as_fd()), deadline);
+        let out = [out.as_fd()];
+        wait.poll(if end { &[] } else { &out }, deadline);
     }
 }
 
@@ -98,6 +99,42 @@ pub fn supervised(procs: &[Proc], home: &Home, me: &Me, desired: &BTreeSet<Strin
         }
     }
     out
+}
+
+/// A pid handle on each watcher in `supervised` that the daemon `me` did
+/// not fork (its reaper hears of its children), confirmed by the start the
+/// table shows; one gone by then leaves the set, so it counts as exited.
+/// Handles on watchers no longer in the set are closed.
+pub fn watch_watchers(supervised: &mut Supervised, procs: &mut [Proc], me: i32, h: &mut Handles) {
+    let stranger = |p: &Proc| p.ppid != me;
+    let strangers: BTreeSet<i32> = (supervised.values().flatten())
+        .filter_map(|w| ps::find(procs, w.pid).filter(|p| stranger(p)).map(|p| p.pid))
+        .collect();
+    let watched = |h: &Handles, pid| matches!(h.whose(pid), Some(Whose::Watcher { .. }));
+    let new = strangers.iter().copied().filter(|&p| !watched(h, p)).collect();
+    procs::add_ticks(procs, &new);
+    for (key, ws) in supervised.iter_mut() {
+        ws.retain(|w| {
+            if !strangers.contains(&w.pid) {
+                return true;
+            }
+            let whose = Whose::Watcher { key: key.clone(), confirmed: true };
+            // Opened before this table was read and not fired: that process.
+            let who = match watched(h, w.pid) {
+                true => None,
+                false => match ps::find(procs, w.pid).and_then(procs::start_of) {
+                    Some(start) => Some((ps::find(procs, w.pid).map_or(0, |p| p.uid), start)),
+                    None => return false, // its start is gone: so is it
+                },
+            };
+            h.open(w.pid, whose, who) != Opened::Gone
+        });
+    }
+    supervised.retain(|_, ws| !ws.is_empty());
+    h.keep(|pid, whose| match whose {
+        Whose::Watcher { .. } => strangers.contains(&pid),
+        Whose::Agent(_) => true,
+    });
 }
 
 #[cfg(test)]

@@ -35,15 +35,16 @@ impl Waiter {
         Waiter { pipe, clock, ps: None, exits: Vec::new(), stop: false, reload: false }
     }
 
-    /// Sleeps until the self-pipe or `extra` is ready or the monotonic time
-    /// `until` comes, then drains the pipe and reaps. Returns whether
+    /// Sleeps until the self-pipe or one of `extra` (the running `ps`'s
+    /// output, or the event descriptors) is ready or the monotonic time
+    /// `until` comes, then drains the pipe and reaps. Returns whether one of
     /// `extra` is ready.
-    pub fn poll(&mut self, extra: Option<BorrowedFd>, until: u64) -> bool {
-        let fds: Vec<BorrowedFd> = [self.pipe.fd()].into_iter().chain(extra).collect();
+    pub fn poll(&mut self, extra: &[BorrowedFd], until: u64) -> bool {
+        let fds: Vec<BorrowedFd> = [self.pipe.fd()].iter().chain(extra).copied().collect();
         let ready = sys::poll(&fds, sys::poll_ms(self.clock.until(until)));
         self.drain();
         match ready {
-            Ok(r) => r.get(1) == Some(&true),
+            Ok(r) => r.iter().skip(1).any(|&r| r),
             // EINVAL or ENOMEM: nothing to do but to look again, later.
             Err(_) => false,
         }
@@ -82,7 +83,7 @@ mod tests {
         while (w.exits.is_empty() || w.ps.as_ref().is_some_and(|p| p.1.is_none()))
             && w.clock.ms() < deadline
         {
-            w.poll(None, (w.clock.ms() + 50).min(deadline));
+            w.poll(&[], (w.clock.ms() + 50).min(deadline));
         }
         assert!(w.exits.contains(&(a.id() as i32, Exit::Code(3))), "{:?}", w.exits);
         assert_eq!(w.ps, Some((b.id() as i32, Some(Exit::Code(4)))));
@@ -95,7 +96,7 @@ mod tests {
         let start = w.clock.ms();
         // Another test's child may end meanwhile: its SIGCHLD wakes the poll early.
         while w.clock.ms() < start + 30 {
-            assert!(!w.poll(None, start + 30), "nothing else was polled");
+            assert!(!w.poll(&[], start + 30), "nothing else was polled");
         }
         assert!(w.clock.ms() < start + 1000, "returned at the deadline, not long after");
         assert!(!w.stop && !w.reload);

@@ -85,11 +85,23 @@ pub fn desired(
     tasks: &[Task],
     procs: Option<&[Proc]>,
 ) -> BTreeMap<String, Want> {
+    desired_by(home, sessions, tasks, &|s| life(s, procs))
+}
+
+/// The same with each session's life told by `life` (the daemon knows its
+/// agents by pid handles between `ps` reads). A `dyn`, so the join is
+/// compiled once.
+pub fn desired_by(
+    home: &str,
+    sessions: &[Session],
+    tasks: &[Task],
+    life: &dyn Fn(&Session) -> Life,
+) -> BTreeMap<String, Want> {
     let mut out: BTreeMap<String, Want> = BTreeMap::new();
     let mut sorted: Vec<&Session> = sessions.iter().collect();
     sorted.sort_by(|a, b| (a.started, &a.id).cmp(&(b.started, &b.id)));
     for s in sorted {
-        let l = life(s, procs);
+        let l = life(s);
         if l == Life::Ended || open_task(s, tasks).is_none() {
             continue;
         }

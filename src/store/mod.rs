@@ -11,7 +11,7 @@
 pub mod desired;
 pub mod record;
 
-pub use desired::{desired, life, same_process, supervisable, Life, Want};
+pub use desired::{desired, desired_by, life, same_process, supervisable, Life, Want};
 pub use record::{
     normalize_artifact, normalize_dir, parse_session, parse_task, render_session, render_task,
     valid_id, Problem, Session, Task, TaskState, Via,
@@ -29,6 +29,29 @@ pub type Listing<T> = (Vec<T>, Vec<Problem>);
 /// A record parser: the path (for problems), the id (the file name), the text.
 type Parser<T> = fn(&Path, &str, &str) -> Parsed<T>;
 
+/// A file's inode, size, mode, and change and modification times: any write,
+/// rename over it or `chmod` changes one of them.
+type Stamp = (u64, u64, u32, i64, i64, i64, i64);
+
+/// What the last full read of one folder found, by file name with each
+/// file's stamp then: the next read parses again only the files whose stamp
+/// changed (the daemon reads the store in full every `audit_seconds`).
+pub struct Memo<T> {
+    seen: Vec<(String, Stamp, Parsed<T>)>,
+}
+
+impl<T> Default for Memo<T> {
+    fn default() -> Memo<T> {
+        Memo { seen: Vec::new() }
+    }
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some((m.ino(), m.size(), m.mode(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()))
+}
+
 /// The store in one home.
 pub struct Store {
     /// The home, resolved.
@@ -42,11 +65,13 @@ impl Store {
     }
 
     /// Every record of `kind`; `Err` when the folder cannot be read as a
-    /// whole (a missing folder is no records).
-    fn read_all<T>(
+    /// whole (a missing folder is no records). With a `memo`, a file whose
+    /// stamp has not changed since is taken from it, not read again.
+    fn read_all<T: Clone>(
         &self,
         kind: Records,
         parse: Parser<T>,
+        mut memo: Option<&mut Memo<T>>,
     ) -> std::result::Result<Listing<T>, Problem> {
         let dir = self.home.records(kind);
         let entries = match std::fs::read_dir(&dir) {
@@ -60,29 +85,55 @@ impl Store {
             .filter(|n| valid_id(n))
             .collect();
         names.sort();
-        let (mut items, mut problems) = (Vec::new(), Vec::new());
+        let (mut items, mut problems, mut seen) = (Vec::new(), Vec::new(), Vec::new());
         for name in names {
             let path = dir.join(&name);
-            match files::read_small(&path, files::RECORD_MAX) {
-                Ok(Some(text)) => match parse(&path, &name, &text) {
-                    Ok(item) => items.push(item),
-                    Err(p) => problems.push(p),
+            let stamp = memo.as_ref().and_then(|_| stamp(&path));
+            let old = memo.as_ref().and_then(|m| {
+                let i = m.seen.binary_search_by(|(n, _, _)| n.as_str().cmp(&name)).ok()?;
+                let (_, was, outcome) = &m.seen[i];
+                (Some(*was) == stamp).then(|| outcome.clone())
+            });
+            let outcome = match old {
+                Some(outcome) => outcome,
+                None => match files::read_small(&path, files::RECORD_MAX) {
+                    Ok(Some(text)) => parse(&path, &name, &text),
+                    Ok(None) => continue,
+                    Err(e) => Err(Problem::new(&path, 0, reason(&e))),
                 },
-                Ok(None) => {}
-                Err(e) => problems.push(Problem::new(&path, 0, reason(&e))),
+            };
+            if let Some(stamp) = stamp {
+                seen.push((name, stamp, outcome.clone()));
             }
+            match outcome {
+                Ok(item) => items.push(item),
+                Err(p) => problems.push(p),
+            }
+        }
+        if let Some(m) = memo.as_mut() {
+            m.seen = seen;
         }
         Ok((items, problems))
     }
 
     /// Every task that parses, and the problems of the others.
     pub fn tasks(&self) -> std::result::Result<Listing<Task>, Problem> {
-        self.read_all(Records::Tasks, parse_task)
+        self.read_all(Records::Tasks, parse_task, None)
     }
 
     /// Every session that parses, and the problems of the others.
     pub fn sessions(&self) -> std::result::Result<Listing<Session>, Problem> {
-        self.read_all(Records::Sessions, parse_session)
+        self.read_all(Records::Sessions, parse_session, None)
+    }
+
+    /// [`Store::sessions`] and [`Store::tasks`], parsing again only the
+    /// records whose file changed since the last such read (`memo`).
+    pub fn records_memo(
+        &self,
+        memo: &mut (Memo<Session>, Memo<Task>),
+    ) -> std::result::Result<(Listing<Session>, Listing<Task>), Problem> {
+        let sessions = self.read_all(Records::Sessions, parse_session, Some(&mut memo.0))?;
+        Ok((sessions, self.read_all(Records::Tasks, parse_task, Some(&mut memo.1))?))
     }
 
     fn read_one<T>(&self, kind: Records, id: &str, parse: Parser<T>) -> Result<Option<T>> {

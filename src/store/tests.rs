@@ -283,3 +283,38 @@ fn an_id_is_found_only_by_its_exact_name() {
     assert!(!named_exactly(listed(), "Foo"));
     assert!(!named_exactly(std::iter::empty(), "foo"));
 }
+
+#[test]
+fn a_memo_read_sees_every_change_and_reparses_only_changed_files() {
+    let d = std::env::temp_dir().join(format!("bach-store-memo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("sessions")).unwrap();
+    let st = Store { home: crate::home::Home::at(d.clone()) };
+    let rec = |a: &str| format!("artifact = {a}\ntask = t\nstate = live\nstarted = 1\n");
+    let put = |name: &str, text: &str| {
+        let tmp = d.join("sessions").join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(tmp, d.join("sessions").join(name)).unwrap();
+    };
+    put("s1", &rec("/a"));
+    put("s2", &rec("/b"));
+    put("bad", "garbage\n");
+    let mut memo = (Memo::default(), Memo::default());
+    let arts = |memo: &mut (Memo<Session>, Memo<Task>)| {
+        let ((sessions, problems), _) = st.records_memo(memo).unwrap();
+        let arts: Vec<String> = sessions.into_iter().map(|s| s.artifact).collect();
+        (arts, problems.len())
+    };
+    assert_eq!(arts(&mut memo), (vec!["/a".into(), "/b".into()], 1));
+    assert_eq!(memo.0.seen.len(), 3, "each file remembered with its stamp");
+    put("s2", &rec("/b2")); // rewritten: a new inode
+    std::fs::remove_file(d.join("sessions/s1")).unwrap();
+    put("s3", &rec("/c"));
+    assert_eq!(arts(&mut memo), (vec!["/b2".into(), "/c".into()], 1), "the same as a plain read");
+    let plain: Vec<String> = st.sessions().unwrap().0.into_iter().map(|s| s.artifact).collect();
+    assert_eq!(arts(&mut memo).0, plain);
+    // A change in place (same inode, same size) is seen by its times.
+    std::fs::write(d.join("sessions/s3"), rec("/d")).unwrap();
+    assert_eq!(arts(&mut memo).0, ["/b2", "/d"]);
+    std::fs::remove_dir_all(d).unwrap();
+}

@@ -30,6 +30,48 @@ pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// A new epoll instance, close-on-exec: one descriptor that polls ready
+/// while any descriptor added to it is, so a `poll()` costs the same
+/// whatever number of pid handles it stands for.
+pub fn epoll_create() -> io::Result<OwnedFd> {
+    // SAFETY: epoll_create1 takes flags and returns a new descriptor or -1.
+    let fd = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds `fd` to `epoll` for read readiness; `data` comes back from
+/// [`epoll_ready`]. Closing `fd` (its last descriptor) removes it again.
+pub fn epoll_add(epoll: BorrowedFd, fd: BorrowedFd, data: u64) -> io::Result<()> {
+    let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: data };
+    // SAFETY: ev is a valid epoll_event that outlives the call; both
+    // descriptors are open for its duration.
+    check(unsafe {
+        libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut ev)
+    })
+    .map(drop)
+}
+
+/// Appends to `out` the `data` of every descriptor in `epoll` that is
+/// ready now, without waiting.
+pub fn epoll_ready(epoll: BorrowedFd, out: &mut Vec<u64>) -> io::Result<()> {
+    const BATCH: usize = 64;
+    let mut evs = [libc::epoll_event { events: 0, u64: 0 }; BATCH];
+    loop {
+        // SAFETY: evs is a valid array of BATCH epoll_event structures.
+        let n = unsafe { libc::epoll_wait(epoll.as_raw_fd(), evs.as_mut_ptr(), BATCH as i32, 0) };
+        let n = match check(n) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            n => n? as usize,
+        };
+        // Copied out by value: the structure is packed on x86_64.
+        out.extend(evs[..n].iter().map(|ev| ev.u64));
+        if n < BATCH {
+            return Ok(());
+        }
+    }
+}
+
 /// A new inotify instance, non-blocking and close-on-exec.
 pub fn inotify_init() -> io::Result<OwnedFd> {
     // SAFETY: inotify_init1 takes flags and returns a new descriptor or -1.

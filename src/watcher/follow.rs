@@ -308,6 +308,16 @@ impl Follower {
         }
     }
 
+    /// The artifact's path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Whether a file is open and being read (so its writes are watched).
+    pub fn reading(&self) -> bool {
+        self.file.is_some()
+    }
+
     /// The last 64 KiB read of the file (the judge's input).
     pub fn tail(&mut self) -> io::Result<&[u8]> {
         let Some(file) = &self.file else { return Ok(&[]) };

@@ -12,6 +12,8 @@
 
 mod follow;
 mod judge;
+mod notify;
+mod own_log;
 pub mod status;
 
 use crate::attention::Attention;
@@ -24,22 +26,21 @@ use crate::store::{self, Store};
 use crate::{files, log, procs, sys};
 use follow::{Follower, Resume, Sight};
 use judge::Judge;
+use notify::Notify;
+use own_log::OwnLog;
 use status::{Status, WatchState};
-use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Sleep between ticks while something happens (growth, a judge).
+/// Without change notification: sleep between ticks while something
+/// happens (growth, a judge).
 const BUSY_TICK: Duration = Duration::from_millis(250);
-/// Sleep between ticks while nothing happens.
+/// Without change notification: sleep between ticks while nothing happens.
 const IDLE_TICK: Duration = Duration::from_secs(1);
 /// The status is rewritten at most this often (a new state at once).
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
-/// How often the log's size is looked at.
-const LOG_CHECK_EVERY: Duration = Duration::from_secs(5);
 /// Quiet this long without a daemon: ask the store whether we are wanted.
 const ORPHAN_SECS: u64 = 600;
 
@@ -107,7 +108,10 @@ struct Watcher {
     published: Option<Status>,
     published_at: Instant,
     publish_failing: bool,
-    next_log_check: Instant,
+    /// Its log, rotated by size.
+    log: OwnLog,
+    /// What wakes it: the artifact, its folder and its log changing.
+    notify: Notify,
     started: u64,
     /// The quiet period in which the store was asked whether we are wanted.
     orphan_checked: Option<u64>,
@@ -124,6 +128,7 @@ impl Watcher {
         let saved = saved.filter(|s| s.artifact == artifact).unwrap_or_default();
         let follow = Follower::new(PathBuf::from(&artifact), Resume::of(&saved));
         let other = (!saved.content()).then(|| saved.saved.attention.zip(saved.attention_since));
+        let log = OwnLog::new(home.watch_log(&key));
         let mut w = Watcher {
             home,
             key,
@@ -145,7 +150,8 @@ impl Watcher {
             published: None,
             published_at: Instant::now(),
             publish_failing: false,
-            next_log_check: Instant::now(),
+            log,
+            notify: Notify::new(),
             started: crate::time::now(),
             orphan_checked: None,
             _lock: lock,
@@ -173,7 +179,7 @@ impl Watcher {
                 return self.finish("stopped by a signal");
             }
             self.publish(false);
-            self.rotate_log();
+            self.log.rotate(self.config.log_max_bytes, self.notify.watches_log());
             if self.orphaned(now) {
                 return self.finish("no session wants this artifact watched any more");
             }
@@ -303,25 +309,26 @@ impl Watcher {
         }
     }
 
-    /// Sleeps in `poll` on the self-pipe and the judge's output: not at all
-    /// when `more` is left to read, else until the next tick, a due
-    /// publication, or the judge's deadline.
+    /// Sleeps in `poll` on the self-pipe, the judge's output and the
+    /// change notification of the artifact, its folder and the log: not at
+    /// all when `more` is left to read, else until the next deadline.
     fn sleep(&mut self, pipe: &SelfPipe, now: u64, more: bool) {
-        let busy = self.judge.is_some()
-            || matches!(self.state(now), WatchState::Active | WatchState::Absent);
-        let tick = if busy { BUSY_TICK } else { IDLE_TICK };
-        let mut t = if more { Duration::ZERO } else { tick };
-        if self.published.as_ref() != Some(&self.status(now)) {
-            t = t.min(PUBLISH_EVERY.saturating_sub(self.published_at.elapsed()));
-        }
-        if let Some(deadline) = self.judge.as_ref().and_then(|j| j.deadline) {
-            t = t.min(deadline.saturating_duration_since(Instant::now()));
-        }
+        let log = self.log.is_ours().then_some(self.log.path());
+        self.notify.arm(self.follow.path(), self.follow.reading(), log);
+        let t = if more { Duration::ZERO } else { self.next_wake(now) };
         let mut fds = vec![pipe.fd()];
         fds.extend(self.judge.as_ref().and_then(Judge::fd));
+        let judged = fds.len() == 2;
+        fds.extend(self.notify.fds());
         match sys::poll(&fds, sys::poll_ms(t)) {
-            Ok(ready) if ready.get(1) == Some(&true) => self.judge.iter_mut().for_each(Judge::read),
-            Ok(_) => {}
+            Ok(ready) => {
+                if judged && ready[1] {
+                    self.judge.iter_mut().for_each(Judge::read);
+                }
+                if ready.iter().skip(1 + usize::from(judged)).any(|&r| r) {
+                    self.log.written |= self.notify.drain().log;
+                }
+            }
             Err(e) => {
                 log::stamped(&format!("poll: {e}"));
                 std::thread::sleep(IDLE_TICK); // never a busy loop
@@ -329,29 +336,44 @@ impl Watcher {
         }
     }
 
-    /// Rotates the log past `log_max_bytes` and moves stdout and stderr to
-    /// the new one; only when they really write there (not when started by
-    /// hand in a terminal).
-    fn rotate_log(&mut self) {
-        if Instant::now() < self.next_log_check {
-            return;
-        }
-        self.next_log_check = Instant::now() + LOG_CHECK_EVERY;
-        let path = self.home.watch_log(&self.key);
-        let (out, log) = (std::fs::metadata("/dev/fd/1"), std::fs::metadata(&path));
-        let ours = matches!((out, log), (Ok(a), Ok(b)) if (a.dev(), a.ino()) == (b.dev(), b.ino()));
-        if ours && crate::log::rotate_if_larger(&path, self.config.log_max_bytes) {
-            if let Ok(f) = log::open(&path) {
-                let _ = sys::dup2(f.as_fd(), 1).and_then(|()| sys::dup2(f.as_fd(), 2));
-            }
-        }
+    /// How long it may sleep: until the next deadline (turning idle, a
+    /// publication held back by the once-a-second pace, the judge's
+    /// timeout, the quiet-period check), and while change notification
+    /// cannot follow the artifact, until the next tick as before.
+    fn next_wake(&mut self, now: u64) -> Duration {
+        let (state, unreadable) =
+            (self.state(now), matches!(self.follow.sight, Sight::Unreadable(_)));
+        let busy = self.judge.is_some() || matches!(state, WatchState::Active | WatchState::Absent);
+        let tick = self.notify.must_poll(self.follow.reading(), unreadable);
+        let tick = tick.then_some(if busy { BUSY_TICK } else { IDLE_TICK });
+        let unpublished = self.published.as_ref() != Some(&self.status(now));
+        let publish =
+            unpublished.then(|| PUBLISH_EVERY.saturating_sub(self.published_at.elapsed()));
+        let judge = self.judge.as_ref().and_then(|j| j.deadline);
+        let judge = judge.map(|d| d.saturating_duration_since(Instant::now()));
+        let idle = self.follow.last_activity.filter(|_| state == WatchState::Active);
+        let idle = idle.map(|last| last + self.config.idle_seconds);
+        let orphan = self.orphan_check_at().filter(|&at| at > now);
+        notify::sleep_for(tick, [publish, judge], [idle, orphan], crate::time::wall_ms())
+    }
+
+    /// The quiet period: since the last growth (or the start).
+    fn quiet_since(&self) -> u64 {
+        let open = self.follow.sight == Sight::Open;
+        self.follow.last_activity.filter(|_| open).unwrap_or(self.started)
+    }
+
+    /// When this quiet period's store check falls due (Unix seconds), if it
+    /// is still to come.
+    fn orphan_check_at(&self) -> Option<u64> {
+        let since = self.quiet_since();
+        (self.orphan_checked != Some(since)).then_some(since + ORPHAN_SECS)
     }
 
     /// Without a daemon, once per quiet period of ten minutes (no judge
     /// running): whether the store no longer wants this artifact watched.
     fn orphaned(&mut self, now: u64) -> bool {
-        let open = self.follow.sight == Sight::Open;
-        let since = self.follow.last_activity.filter(|_| open).unwrap_or(self.started);
+        let since = self.quiet_since();
         let due = now >= since + ORPHAN_SECS && self.state(now) != WatchState::Active;
         if !due || self.judge.is_some() || self.orphan_checked == Some(since) {
             return false;
