@@ -6,7 +6,6 @@
 use crate::util::*;
 use bach::attention::{Classifier, Saved};
 use bach::lines::Splitter;
-use bach::watcher::status::Status;
 use std::fs;
 use std::io::Write;
 use std::time::Duration;
@@ -29,25 +28,6 @@ pub fn fixture_lines(name: &str) -> Vec<Vec<u8>> {
 pub fn append(path: &str, bytes: &[u8]) {
     let mut f = fs::OpenOptions::new().append(true).create(true).open(path).unwrap();
     f.write_all(bytes).unwrap();
-}
-
-pub fn status(env: &Env, artifact: &str) -> Option<Status> {
-    let text = fs::read_to_string(env.h().status(&env.key(artifact))).ok()?;
-    Status::parse(&text)
-}
-
-/// Waits until the status written by `pid` satisfies `ok`.
-pub fn wait_status(
-    env: &Env,
-    artifact: &str,
-    pid: i32,
-    what: &str,
-    ok: impl Fn(&Status) -> bool,
-) -> Status {
-    wait_until(what, secs(10), || match status(env, artifact) {
-        Some(s) if s.pid == pid && ok(&s) => Ok(s),
-        other => Err(Box::new(other)),
-    })
 }
 
 /// Starts a watcher by hand and waits until it holds the lock.

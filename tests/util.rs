@@ -559,3 +559,23 @@ pub fn by_artifact(env: &Env) -> BTreeMap<String, Vec<i32>> {
     }
     m
 }
+
+/// The status file of the artifact's watcher.
+pub fn status(env: &Env, artifact: &str) -> Option<bach::watcher::status::Status> {
+    let text = fs::read_to_string(env.h().status(&env.key(artifact))).ok()?;
+    bach::watcher::status::Status::parse(&text)
+}
+
+/// Waits until the status written by `pid` satisfies `ok`.
+pub fn wait_status(
+    env: &Env,
+    artifact: &str,
+    pid: i32,
+    what: &str,
+    ok: impl Fn(&bach::watcher::status::Status) -> bool,
+) -> bach::watcher::status::Status {
+    wait_until(what, Duration::from_secs(10), || match status(env, artifact) {
+        Some(s) if s.pid == pid && ok(&s) => Ok(s),
+        other => Err(Box::new(other)),
+    })
+}

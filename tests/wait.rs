@@ -5,7 +5,7 @@
 //! whether the wait sleeps in `poll()`).
 #![cfg(target_os = "linux")]
 
-use crate::attention::{append, fixture_lines, status, CLAUDE_REAL};
+use crate::attention::{append, fixture_lines, CLAUDE_REAL};
 use crate::util::*;
 use std::fs;
 use std::path::{Path, PathBuf};

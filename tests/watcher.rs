@@ -2,7 +2,6 @@
 //! observed through its lock (who holds it) and its status file (what it saw).
 
 use crate::util::*;
-use bach::watcher::status::Status;
 use std::fs;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -15,26 +14,6 @@ fn secs(n: u64) -> Duration {
 /// The pid holding the artifact's watcher lock.
 fn holder(env: &Env, artifact: &str) -> Option<i32> {
     bach::lock::holder(&env.h().lock(&env.key(artifact))).unwrap()
-}
-
-/// The status file of the artifact's watcher.
-fn status(env: &Env, artifact: &str) -> Option<Status> {
-    let text = fs::read_to_string(env.h().status(&env.key(artifact))).ok()?;
-    Status::parse(&text)
-}
-
-/// Waits until the status written by `pid` satisfies `ok`.
-fn wait_status(
-    env: &Env,
-    artifact: &str,
-    pid: i32,
-    what: &str,
-    ok: impl Fn(&Status) -> bool,
-) -> Status {
-    wait_until(what, secs(10), || match status(env, artifact) {
-        Some(s) if s.pid == pid && ok(&s) => Ok(s),
-        other => Err(Box::new(other)),
-    })
 }
 
 /// Starts a watcher by hand (it re-execs itself with its key, same pid)
@@ -299,8 +278,9 @@ fn broken_config_is_reported_and_sighup_reloads_it() {
     env.write_config("idle_seconds = never\n");
     let a = env.artifact("s.jsonl");
     let pid = start_watcher(&mut env, &a);
-    let defaults =
-        |s: &Status| s.error.as_deref().is_some_and(|e| e.contains("using the defaults"));
+    let defaults = |s: &bach::watcher::status::Status| {
+        s.error.as_deref().is_some_and(|e| e.contains("using the defaults"))
+    };
     wait_status(&env, &a, pid, "the config error", defaults);
     env.write_config("idle_seconds = 1\n");
     bach::sys::kill(pid, libc::SIGHUP).unwrap();
