@@ -16,8 +16,8 @@ use crate::cli::Service;
 use crate::cmd::lifecycle;
 use crate::error::{reason, Error, Result};
 use crate::home::Home;
-use crate::{files, sys, text};
-use std::borrow::Cow;
+use crate::text::{self, sh_quote};
+use crate::{files, sys};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -227,15 +227,6 @@ fn fallback(s: Option<&Setup>) -> String {
          bach: or in the background, to keep it running after you log out:\n  \
          {env}nohup {exe} daemon run >/dev/null 2>&1 &\n"
     )
-}
-
-/// `s` as one shell word, quoted only when it needs to be.
-pub fn sh_quote(s: &str) -> Cow<'_, str> {
-    let safe = |b: u8| b.is_ascii_alphanumeric() || b"/._-+=:,@%".contains(&b);
-    match !s.is_empty() && s.bytes().all(safe) {
-        true => Cow::Borrowed(s),
-        false => Cow::Owned(format!("'{}'", s.replace('\'', r"'\''"))),
-    }
 }
 
 /// Runs the service manager's commands; in a dry run only prints them, as

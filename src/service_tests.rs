@@ -15,13 +15,6 @@ pub fn setup(exe: &str, bach_home: bool) -> Setup {
 }
 
 #[test]
-fn shell_words_are_quoted_only_when_needed() {
-    assert_eq!(sh_quote("/usr/bin/bach"), "/usr/bin/bach");
-    assert_eq!(sh_quote("/a b/it's"), r"'/a b/it'\''s'");
-    assert_eq!(sh_quote(""), "''");
-}
-
-#[test]
 fn fallback_names_the_absolute_path_and_the_home() {
     let s = setup("/opt/my bin/bach", true);
     let text = fallback(Some(&s));

@@ -64,6 +64,15 @@ pub fn or_dash<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
 }
 
+/// `s` as one shell word, quoted only when it needs to be.
+pub fn sh_quote(s: &str) -> Cow<'_, str> {
+    let safe = |b: u8| b.is_ascii_alphanumeric() || b"/._-+=:,@%".contains(&b);
+    match !s.is_empty() && s.bytes().all(safe) {
+        true => Cow::Borrowed(s),
+        false => Cow::Owned(format!("'{}'", s.replace('\'', r"'\''"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +102,12 @@ mod tests {
         assert_eq!(ago(Some(0), 200_000), "2d ago");
         assert_eq!(ago(Some(50), 10), "0s ago");
         assert_eq!(ago(None, 10), "-");
+    }
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(sh_quote("/usr/bin/bach"), "/usr/bin/bach");
+        assert_eq!(sh_quote("/a b/it's"), r"'/a b/it'\''s'");
+        assert_eq!(sh_quote(""), "''");
     }
 }

@@ -233,7 +233,7 @@ fn folders_check() -> Check {
         format!(
             "run bach with {}={} (the daemon too: it watches its own folder for new sessions)",
             first.var,
-            crate::service::sh_quote(&first.agent)
+            crate::text::sh_quote(&first.agent)
         ),
     )
 }
