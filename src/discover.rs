@@ -350,12 +350,24 @@ impl Daemon {
     }
 
     /// Whether any of `folders` (discovery's, where no change notification
-    /// covers them) changed since the last call: one `stat` of each.
+    /// covers them) changed since the last call: one `stat` of each, none
+    /// of a folder inside one found missing.
     pub fn folders_changed(&mut self, folders: &[PathBuf]) -> bool {
         use std::os::unix::fs::MetadataExt;
         let stamp =
             |d: &PathBuf| std::fs::metadata(d).ok().map(|m| (m.mtime(), m.mtime_nsec(), m.ino()));
-        let stamps: Vec<_> = folders.iter().map(stamp).collect();
+        let mut missing: Vec<&PathBuf> = Vec::new();
+        let mut stamps = Vec::with_capacity(folders.len());
+        for d in folders {
+            let s = match missing.iter().any(|m| d.starts_with(m)) {
+                true => None,
+                false => stamp(d),
+            };
+            if s.is_none() {
+                missing.push(d);
+            }
+            stamps.push(s);
+        }
         let changed = stamps != self.stamps;
         self.stamps = stamps;
         changed

@@ -9,15 +9,20 @@ use crate::sys;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-/// The signals a loop acts on, as drained from the pipe. SIGCHLD only wakes
-/// the loop: the daemon reaps on every wake-up, so it needs no flag.
+/// The signals a loop acts on, as drained from the pipe.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Caught {
     /// SIGTERM or SIGINT: stop.
     pub stop: bool,
     /// SIGHUP: reload the configuration.
     pub hup: bool,
+    /// SIGCHLD, or so many signals that one may have found the pipe full
+    /// (its byte lost): reap.
+    pub chld: bool,
 }
+
+/// Drained at once, this many bytes mean the pipe may have been full.
+const CROWDED: usize = 4096;
 
 /// The installed self-pipe. Keep it for the life of the process.
 pub struct SelfPipe {
@@ -42,14 +47,17 @@ impl SelfPipe {
 
     /// Empties the pipe and says which signals arrived.
     pub fn drain(&self) -> Caught {
-        let mut caught = Caught::default();
+        let (mut caught, mut total) = (Caught::default(), 0);
         let mut buf = [0u8; 64];
         while let Ok(sys::Ready::Data(n)) = sys::read_ready(self.read.as_fd(), &mut buf) {
             for sig in buf[..n].iter().map(|&b| i32::from(b)) {
                 caught.stop |= sig == libc::SIGTERM || sig == libc::SIGINT;
                 caught.hup |= sig == libc::SIGHUP;
+                caught.chld |= sig == libc::SIGCHLD;
             }
+            total += n;
         }
+        caught.chld |= total >= CROWDED;
         caught
     }
 }
@@ -65,7 +73,7 @@ mod tests {
         for _ in 0..500 {
             let _ = sys::poll(&[pipe.fd()], 10);
             let c = pipe.drain();
-            (got.stop, got.hup) = (got.stop | c.stop, got.hup | c.hup);
+            (got.stop, got.hup, got.chld) = (got.stop | c.stop, got.hup | c.hup, got.chld | c.chld);
             if got == want {
                 break;
             }
@@ -83,17 +91,18 @@ mod tests {
             sys::kill(sys::getpid(), sig).unwrap();
         }
         assert_eq!(sys::poll(&[pipe.fd()], 1000).unwrap(), [true], "a signal wakes the poll");
-        let both = Caught { stop: true, hup: true };
+        let both = Caught { stop: true, hup: true, chld: false };
         assert_eq!(drain_until(&pipe, both), both);
         sys::kill(sys::getpid(), libc::SIGINT).unwrap();
-        let stop = Caught { stop: true, hup: false };
+        let stop = Caught { stop: true, ..Caught::default() };
         assert_eq!(drain_until(&pipe, stop), stop);
         // A flood fills the pipe without blocking a handler: one byte waiting
-        // is wake-up enough, and SIGCHLD only wakes.
+        // is wake-up enough, and SIGCHLD asks for a reap.
         for _ in 0..100_000 {
             sys::kill(sys::getpid(), libc::SIGCHLD).unwrap();
         }
         assert_eq!(sys::poll(&[pipe.fd()], 1000).unwrap(), [true]);
-        assert_eq!(drain_until(&pipe, Caught { stop: true, hup: true }), Caught::default());
+        let chld = Caught { chld: true, ..Caught::default() };
+        assert_eq!(drain_until(&pipe, chld), chld);
     }
 }

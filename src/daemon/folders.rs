@@ -29,6 +29,8 @@ pub struct Folders {
     codex: Option<PathBuf>,
     claude: Option<PathBuf>,
     armed: Vec<Armed>,
+    /// Discovery's folders that no watch covers, as of the last arming.
+    unwatched: Vec<PathBuf>,
     /// Local midnight, on the daemon's monotonic clock (ms).
     pub midnight: u64,
 }
@@ -39,7 +41,14 @@ impl Folders {
     /// `CLAUDE_CONFIG_DIR`, else under `HOME`).
     pub fn new(home: &Home, discover: &[Agent]) -> Folders {
         let store = [Records::Sessions, Records::Tasks].map(|k| home.records(k));
-        let mut f = Folders { store, codex: None, claude: None, armed: Vec::new(), midnight: 0 };
+        let mut f = Folders {
+            store,
+            codex: None,
+            claude: None,
+            armed: Vec::new(),
+            unwatched: Vec::new(),
+            midnight: 0,
+        };
         f.follow(discover);
         f
     }
@@ -54,12 +63,11 @@ impl Folders {
         self.claude = dir(Agent::Claude, "CLAUDE_CONFIG_DIR", ".claude");
     }
 
-    /// Discovery's folders for the Unix time `wall` that are not watched
-    /// (missing, or no change notification): a `stat` tells their changes.
-    pub fn unwatched(&self, wall: u64) -> Vec<PathBuf> {
-        let mut all = self.discovery(wall);
-        all.retain(|p| !self.armed.iter().any(|a| &a.path == p));
-        all
+    /// Discovery's folders that no watch covers (missing, or no change
+    /// notification), as of the last [`Folders::arm`]: a `stat` tells
+    /// their changes.
+    pub fn unwatched(&self) -> &[PathBuf] {
+        &self.unwatched
     }
 
     /// Discovery's folders for the Unix time `wall`.
@@ -77,17 +85,23 @@ impl Folders {
     /// rest. `now` is monotonic ms; `wall` Unix seconds (for the dated
     /// levels and the next midnight).
     pub fn arm(&mut self, handles: &mut Handles, now: u64, wall: u64) {
-        if !handles.has_events() {
-            self.midnight = u64::MAX; // nothing to arm, ever
-            return;
-        }
         let local = wall.saturating_add_signed(crate::sys::utc_offset(wall));
         let till_midnight = 86_400 - local % 86_400;
         // A second past it, so the new day's name is the one computed.
         self.midnight = now.saturating_add((till_midnight + 1) * 1000);
+        let discovery = self.discovery(wall);
+        if handles.has_events() {
+            self.watch(handles, &discovery);
+        }
+        let armed = |p: &PathBuf| self.armed.iter().any(|a| &a.path == p);
+        self.unwatched = discovery.iter().filter(|p| !armed(p)).cloned().collect();
+    }
+
+    /// Watches the store's folders and `discovery` as their inodes now.
+    fn watch(&mut self, handles: &mut Handles, discovery: &[PathBuf]) {
         let mut wanted: Vec<(PathBuf, Role)> =
             self.store.iter().map(|p| (p.clone(), Role::Store)).collect();
-        wanted.extend(self.discovery(wall).into_iter().map(|p| (p, Role::Discovery)));
+        wanted.extend(discovery.iter().map(|p| (p.clone(), Role::Discovery)));
         let inode = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
         self.armed.retain(|a| {
             let keep = inode(&a.path) == Some(a.inode) && wanted.iter().any(|(p, _)| p == &a.path);
@@ -156,11 +170,15 @@ mod tests {
     #[test]
     fn only_the_agents_discovered_have_folders_and_unarmed_ones_are_unwatched() {
         let home = Home::at(PathBuf::from("/h"));
-        let f = Folders::new(&home, &[]);
+        let mut f = Folders::new(&home, &[]);
         assert_eq!((f.codex.as_deref(), f.claude.as_deref()), (None, None));
-        assert!(f.unwatched(0).is_empty(), "discover = none: no folder to stat");
-        let f = Folders { claude: Some("/k".into()), ..f };
-        assert_eq!(f.unwatched(0), [PathBuf::from("/k/sessions")]);
+        let mut h = Handles::new();
+        f.arm(&mut h, 0, 0);
+        assert!(f.unwatched().is_empty(), "discover = none: no folder to stat");
+        f.claude = Some("/nonexistent/k".into());
+        f.arm(&mut h, 0, 0);
+        assert_eq!(f.unwatched(), [PathBuf::from("/nonexistent/k/sessions")]);
+        assert!(f.midnight > 0 && f.midnight <= 86_401_000, "{}", f.midnight);
         let codex = Folders::new(&home, &[Agent::Codex]);
         assert!(codex.codex.is_some() && codex.claude.is_none());
     }
@@ -176,8 +194,14 @@ mod tests {
         }
         let mut h = Handles::new();
         let store = [sessions.clone(), tasks.clone()];
-        let mut f =
-            Folders { store, codex: Some(codex.clone()), claude: None, armed: vec![], midnight: 0 };
+        let mut f = Folders {
+            store,
+            codex: Some(codex.clone()),
+            claude: None,
+            armed: vec![],
+            unwatched: vec![],
+            midnight: 0,
+        };
         let wall = crate::time::now();
         f.arm(&mut h, 1_000, wall);
         assert!(f.store_watched());

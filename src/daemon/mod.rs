@@ -89,6 +89,10 @@ struct Real {
     discovery: crate::discover::Daemon,
     /// The records changed in a read for discovery, not yet taken in.
     records_read: bool,
+    /// When discovery's unwatched folders are next looked at (monotonic
+    /// ms): every tick while polling, once a minute while they are only
+    /// missing (a folder that appears is watched from then on).
+    next_folder_look: u64,
     handles: Handles,
     folders: folders::Folders,
     agents: agents::Agents,
@@ -206,8 +210,12 @@ impl Host for Real {
         // notified, or, for those not watched, as a `stat` shows.
         let news = &mut self.handles.news;
         let mut doubt = std::mem::take(&mut news.doubt) | std::mem::take(&mut news.discovery);
-        let unwatched = self.folders.unwatched(crate::time::now());
-        if self.discovery.folders_changed(&unwatched) {
+        let now = self.wait.clock.ms();
+        let look = !self.handles.has_events() || now >= self.next_folder_look;
+        if look {
+            self.next_folder_look = now.saturating_add(MISSING_FOLDER_LOOK_MS);
+        }
+        if look && self.discovery.folders_changed(self.folders.unwatched()) {
             // A folder that appeared is watched from now on.
             (doubt, self.handles.news.rearm) = (true, true);
         }
@@ -350,6 +358,11 @@ impl Host for Real {
     }
 }
 
+/// How often a discovery folder that does not exist yet is looked for,
+/// while change notification works (a `stat` each tick cost a fifth of an
+/// idle tick).
+const MISSING_FOLDER_LOOK_MS: u64 = 60_000;
+
 /// How often a standby daemon tries the lock again.
 const STANDBY_RETRY_MS: u64 = 5_000;
 
@@ -450,6 +463,7 @@ fn host(st: Store, me: Me, exe: PathBuf, config: Config, wait: wait::Waiter) -> 
         desired_keys: BTreeSet::new(),
         discovery: crate::discover::Daemon::default(),
         records_read: false,
+        next_folder_look: 0,
         polled: handles.pids_polled(),
         handles,
         folders,

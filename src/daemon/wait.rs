@@ -3,7 +3,7 @@
 //! acts on them. Every sleep of the daemon process goes through
 //! [`Waiter::poll`], so a signal is handled whatever the daemon waits for.
 //!
-//! All reaping happens here: `waitpid(-1, WNOHANG)` until nothing is left,
+//! All reaping happens here, after a SIGCHLD: `waitpid(-1, WNOHANG)` until nothing is left,
 //! each pid matched to what the daemon spawned (the running `ps`, whose
 //! status is kept for its reader, or else a watcher).
 
@@ -50,13 +50,17 @@ impl Waiter {
         }
     }
 
-    /// Empties the self-pipe and reaps every exited child. Reaping even
-    /// without a SIGCHLD costs one system call, and a signal that raced the
-    /// drain is never lost.
+    /// Empties the self-pipe and, after a SIGCHLD, reaps every exited
+    /// child (with a hundred children, `waitpid` on every wake-up was most
+    /// of an idle tick's cost). A child that exits after the drain leaves
+    /// its SIGCHLD in the pipe, so the next `poll()` returns at once.
     pub fn drain(&mut self) {
         let caught = self.pipe.drain();
         self.stop |= caught.stop;
         self.reload |= caught.hup;
+        if !caught.chld {
+            return;
+        }
         while let Ok(Some((pid, status))) = sys::reap_any() {
             let exit = Exit::of_status(status);
             match &mut self.ps {
