@@ -298,11 +298,7 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
             }
             (Long("task"), SessionCmd::Start) => task = Some(id(p.value()?, "task id")?),
             (Long("id"), SessionCmd::Start) => ident = Some(id(p.value()?, "id")?),
-            (Long("pid"), SessionCmd::Start) => {
-                let n: i64 = number(p.value()?, "--pid")?;
-                let n = i32::try_from(n).ok().filter(|&n| n > 0);
-                pid = Some(n.ok_or_else(|| Error::usage("--pid must be a positive process id"))?);
-            }
+            (Long("pid"), SessionCmd::Start) => pid = Some(pid_value(p)?),
             (Long("no-watch"), SessionCmd::Start) => no_watch = true,
             (Long("json"), SessionCmd::List | SessionCmd::Show | SessionCmd::Discover) => {
                 json = true
@@ -332,6 +328,13 @@ fn sessions(p: &mut lexopt::Parser) -> Result<Command> {
         // Parsed by `wait` above.
         SessionCmd::Wait => Err(Error::usage("'sessions wait' is parsed on its own")),
     }
+}
+
+/// The value of `--pid`: a process id above 0.
+fn pid_value(p: &mut lexopt::Parser) -> Result<i32> {
+    let n: i64 = number(p.value()?, "--pid")?;
+    let n = i32::try_from(n).ok().filter(|&n| n > 0);
+    n.ok_or_else(|| Error::usage("--pid must be a positive process id"))
 }
 
 /// `hook claude [--task ID] [--print-config]`; `None` for `--help`.

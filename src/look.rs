@@ -63,6 +63,15 @@ pub struct Memory {
     gone_first: BTreeMap<String, u64>,
 }
 
+impl Memory {
+    /// Since when session `s`, seen gone at `now`, is gone: the daemon's
+    /// `gone_at` for it, else the first look that saw it so.
+    fn gone_since(&mut self, s: &Session, gone_at: Option<u64>, now: u64) -> u64 {
+        let first = *self.gone_first.entry(s.id.clone()).or_insert(now);
+        gone_at.filter(|&t| t >= s.started).unwrap_or(first)
+    }
+}
+
 /// What every session of one look shares.
 pub struct Context<'a> {
     /// The home.
@@ -121,56 +130,25 @@ fn one(
         .pid
         .filter(|_| life == Life::Live)
         .and_then(|pid| cx.procs.and_then(|procs| ps::find(procs, pid)).filter(|p| !p.zombie));
-    let descendants = match agent_proc {
-        Some(p) => proctree::descendants(kids, proctree::innermost(kids, p.pid, agent), cx.now),
-        None => Vec::new(),
-    };
-    let registry_path =
-        agent_proc.filter(|_| matches!(agent, Some(Agent::Claude) | None)).and_then(|p| {
-            claude_dir(p.pid).map(|d| d.join("sessions").join(format!("{}.json", p.pid)))
-        });
-    let registry =
-        agent_proc.zip(registry_path.as_ref()).and_then(|(p, path)| read_registry(p, path));
+    let (descendants, registry_path, registry) = agent_side(agent_proc, agent, kids, cx.now);
     let hint = read_hint(cx.home, &key);
-    let gone_since = (life == Life::Gone).then(|| {
-        let first = *memory.gone_first.entry(s.id.clone()).or_insert(cx.now);
-        gone_at.filter(|&t| t >= s.started).unwrap_or(first)
-    });
-    let st = status.as_ref();
-    let end_reason = s.end_reason.as_deref().unwrap_or("");
     let facts = Facts {
-        attention: st.and_then(|x| x.saved.attention),
-        reason: st.map_or("", |x| x.saved.reason.as_str()),
-        attention_since: st.and_then(|x| x.attention_since),
-        tool: st.map_or("", |x| x.saved.tool.as_str()),
-        agent,
-        last_activity: st.and_then(|x| x.last_activity),
-        ended: s.ended,
-        end_reason,
-        ended_at: s.ended_at,
-        cleared: s.ended && end_reason == "clear",
         agent_pid: agent_proc.is_some(),
-        gone_since,
-        registry: registry.as_ref().map(|r| refine::Registry {
-            status: r.status.as_deref().unwrap_or(""),
-            waiting_for: r.waiting_for.as_deref().unwrap_or(""),
-            updated_ms: r.status_updated_at_ms.or(r.updated_at_ms),
-        }),
+        gone_since: (life == Life::Gone).then(|| memory.gone_since(&s, gone_at, cx.now)),
+        registry: registry.as_ref().map(registry_facts),
         hint,
         descendants: &descendants,
         now: cx.now,
         permission_seconds: cx.config.permission_seconds,
         stall_seconds: cx.config.stall_seconds,
+        ..recorded(&s, status.as_ref(), agent)
     };
     let mut refined = refine::refine(&facts);
     let why = (life == Life::Live && !supervisable).then(|| unsupervised(&s, task.as_ref()));
     if let (None, Some(why)) = (refined.attention, &why) {
         refined.reason = why.clone();
     }
-    let cwd = s.cwd.clone().or_else(|| {
-        let dir = agent_proc.and_then(|p| sys::proc_cwd(p.pid).ok())?;
-        dir.to_str().filter(|d| kv::storable(d)).map(String::from)
-    });
+    let cwd = s.cwd.clone().or_else(|| agent_proc.and_then(|p| cwd_of(p.pid)));
     View {
         session: s,
         task,
@@ -188,6 +166,57 @@ fn one(
         refined,
         why,
     }
+}
+
+/// What the rules read of Claude Code's registry file.
+fn registry_facts(r: &Registry) -> refine::Registry<'_> {
+    refine::Registry {
+        status: r.status.as_deref().unwrap_or(""),
+        waiting_for: r.waiting_for.as_deref().unwrap_or(""),
+        updated_ms: r.status_updated_at_ms.or(r.updated_at_ms),
+    }
+}
+
+/// The folder process `pid` runs in, when a record could hold it.
+fn cwd_of(pid: i32) -> Option<String> {
+    let dir = sys::proc_cwd(pid).ok()?;
+    dir.to_str().filter(|d| kv::storable(d)).map(String::from)
+}
+
+/// The facts that the record `s` and the watcher's status `st` give.
+fn recorded<'a>(s: &'a Session, st: Option<&'a Status>, agent: Option<Agent>) -> Facts<'a> {
+    let end_reason = s.end_reason.as_deref().unwrap_or("");
+    Facts {
+        attention: st.and_then(|x| x.saved.attention),
+        reason: st.map_or("", |x| x.saved.reason.as_str()),
+        attention_since: st.and_then(|x| x.attention_since),
+        tool: st.map_or("", |x| x.saved.tool.as_str()),
+        agent,
+        last_activity: st.and_then(|x| x.last_activity),
+        ended: s.ended,
+        end_reason,
+        ended_at: s.ended_at,
+        cleared: s.ended && end_reason == "clear",
+        ..Facts::default()
+    }
+}
+
+/// What the running agent `p` shows: the start times of what runs under it
+/// (below its innermost agent process), and for Claude Code its registry
+/// file's path and what that file says.
+fn agent_side(
+    p: Option<&Proc>,
+    agent: Option<Agent>,
+    kids: &BTreeMap<i32, Vec<&Proc>>,
+    now: u64,
+) -> (Vec<u64>, Option<PathBuf>, Option<Registry>) {
+    let Some(p) = p else { return (Vec::new(), None, None) };
+    let descendants = proctree::descendants(kids, proctree::innermost(kids, p.pid, agent), now);
+    let path = matches!(agent, Some(Agent::Claude) | None)
+        .then(|| claude_dir(p.pid).map(|d| d.join("sessions").join(format!("{}.json", p.pid))))
+        .flatten();
+    let registry = path.as_ref().and_then(|path| read_registry(p, path));
+    (descendants, path, registry)
 }
 
 /// Why a live session is not supervised: it has no task, its task record

@@ -328,11 +328,20 @@ extern "C" fn on_signal(sig: libc::c_int) {
     unsafe { *errno() = saved };
 }
 
+/// The calling thread's `errno`.
+///
+/// # Safety
+/// The pointer is valid for the calling thread only; callers read or write
+/// it at once, on that thread.
 #[cfg(target_vendor = "apple")]
 unsafe fn errno() -> *mut libc::c_int {
     libc::__error()
 }
 
+/// The calling thread's `errno` (see the macOS one above).
+///
+/// # Safety
+/// As above.
 #[cfg(not(target_vendor = "apple"))]
 unsafe fn errno() -> *mut libc::c_int {
     libc::__errno_location()
