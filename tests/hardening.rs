@@ -128,8 +128,22 @@ fn a_wall_clock_set_back_an_hour_does_not_stop_the_ticks() {
     ];
     let _daemon =
         Daemon::start_with(&env, std::path::Path::new(BIN), &test_path(&env), Stdio::null(), &vars);
-    watched(&env, &[&arts[0].1], secs(3));
+    let first = watched(&env, &[&arts[0].1], secs(3))[0];
+    // A crash: its restart is due a second from now, a deadline set before
+    // the clock goes back (an event would wake the loop anyway).
+    bach::sys::kill(first, libc::SIGKILL).unwrap();
+    let crashes = format!("{}.crashes", arts[0].1);
+    wait_until("the crash recorded", secs(3), || {
+        let s = state(&env);
+        (s.get(&crashes).map(String::as_str) == Some("1")).then_some(()).ok_or(s)
+    });
     fs::write(&offset, "-3600").unwrap();
+    wait_until("the restart after the backoff", secs(5), || {
+        match bach::lock::holder(&env.h().lock(&arts[0].1)).unwrap() {
+            Some(p) if p != first => Ok(()),
+            other => Err(other),
+        }
+    });
     let (a1, k1) = (env.artifact("s1.jsonl"), env.key(&env.artifact("s1.jsonl")));
     session_on(&env, "s1", &a1);
     watched(&env, &[&k1], secs(6));
@@ -442,6 +456,14 @@ fn sighup_reaches_a_hand_started_watcher_by_its_pid_not_its_job() {
     held(&env, key);
     let mut member = Command::new("sleep");
     member.arg("1000").process_group(wpid);
+    // SIGHUP kills it, even where the tests run with it ignored (nohup).
+    // SAFETY: signal() is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        member.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_DFL);
+            Ok(())
+        })
+    };
     let member = env.spawn_cmd(member) as i32;
     let daemon = Daemon::usual(&env);
     bach::sys::kill(daemon.pid(), libc::SIGHUP).unwrap();
