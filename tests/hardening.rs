@@ -324,9 +324,10 @@ fn a_store_folder_that_cannot_be_read_keeps_every_watcher() {
     let _daemon = Daemon::usual(&env);
     let keys: Vec<&String> = arts.iter().map(|(_, k)| k).collect();
     let pids = watched(&env, &keys, secs(3));
-    let dir = env.home.join("sessions");
-    fs::rename(&dir, env.root.join("sessions.away")).unwrap();
-    fs::write(&dir, "a file where the sessions folder was").unwrap();
+    let (dir, away) = (env.home.join("sessions"), env.root.join("sessions.away"));
+    fs::write(&away, "a file where the sessions folder was").unwrap();
+    // At once: a moment without the folder would rightly mean no sessions.
+    swap(&dir, &away);
     wait_until("the problem in daemon status", secs(4), || {
         let doc = env.json(&["daemon", "status", "--json"]);
         match doc.get("problem") {
@@ -342,12 +343,33 @@ fn a_store_folder_that_cannot_be_read_keeps_every_watcher() {
         pids.iter().map(|&p| Some(p)).collect::<Vec<_>>()
     );
     assert!(!daemon_log(&env).contains("retiring"), "{}", daemon_log(&env));
-    fs::remove_file(&dir).unwrap();
-    fs::rename(env.root.join("sessions.away"), &dir).unwrap();
+    swap(&dir, &away);
     wait_until("the problem to clear", secs(4), || {
         let doc = env.json(&["daemon", "status", "--json"]);
         (doc.get("problem") == &Json::Null).then_some(()).ok_or(doc)
     });
+}
+
+/// Exchanges what is at `a` and `b` in one step (Linux `renameat2`); elsewhere
+/// in three renames.
+fn swap(a: &std::path::Path, b: &std::path::Path) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+        let (ca, cb) = (c(a), c(b));
+        let (at, flags) = (libc::AT_FDCWD, libc::RENAME_EXCHANGE);
+        // SAFETY: both paths are NUL-terminated and outlive the call.
+        let r = unsafe { libc::renameat2(at, ca.as_ptr(), at, cb.as_ptr(), flags) };
+        assert_eq!(r, 0, "renameat2: {}", std::io::Error::last_os_error());
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let tmp = b.with_extension("swap");
+        fs::rename(a, &tmp).unwrap();
+        fs::rename(b, a).unwrap();
+        fs::rename(&tmp, b).unwrap();
+    }
 }
 
 /// Review finding 9: `daemon status` says "running" from the lock alone: a missing or

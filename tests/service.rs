@@ -995,7 +995,12 @@ fn a_standby_daemon_takes_over_within_5_seconds_when_the_other_ends() {
         bach::lock::holder(&lock).unwrap().filter(|&h| h == pid).ok_or("not yet")
     });
     assert!(ended.elapsed() <= Duration::from_secs(6), "took {:?}", ended.elapsed());
-    assert!(daemon_log(&env).contains(&format!("daemon pid {pid} started")));
+    // It logs its start a moment after it takes the lock.
+    let started = format!("daemon pid {pid} started");
+    wait_until("the standby daemon's start in its log", Duration::from_secs(2), || {
+        let log = daemon_log(&env);
+        log.contains(&started).then_some(()).ok_or(log)
+    });
     bach::sys::kill(pid, libc::SIGTERM).unwrap();
     assert_eq!(exit_code(&mut second, Duration::from_secs(10)), Some(0));
 }
