@@ -18,7 +18,7 @@ mod linux {
     use std::fs::{self, OpenOptions};
     use std::io::Write;
     use std::path::PathBuf;
-    use std::process::{Child, Command};
+    use std::process::Command;
     use std::time::{Duration, Instant};
 
     /// A temporary folder for one test, removed when dropped.
@@ -44,25 +44,7 @@ mod linux {
         }
     }
 
-    /// A child that lives until dropped, then is killed by pid and reaped.
-    struct Kid(Child);
-
-    impl Kid {
-        fn sleep() -> Kid {
-            Kid(Command::new("sleep").arg("60").spawn().expect("spawn sleep"))
-        }
-
-        fn pid(&self) -> i32 {
-            self.0.id() as i32
-        }
-    }
-
-    impl Drop for Kid {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    use crate::testing::Kid;
 
     /// Sleeps in `poll()` on the events' descriptors until `want` fired,
     /// at most 5 s; returns everything drained meanwhile.

@@ -162,4 +162,29 @@ pub(crate) mod testing {
     pub fn children() -> MutexGuard<'static, ()> {
         CHILDREN.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// A child that lives until dropped, then is killed by pid and reaped
+    /// (the tests that need one read `/proc`).
+    #[cfg(target_os = "linux")]
+    pub struct Kid(pub std::process::Child);
+
+    #[cfg(target_os = "linux")]
+    impl Kid {
+        /// `sleep 60`.
+        pub fn sleep() -> Kid {
+            Kid(std::process::Command::new("sleep").arg("60").spawn().expect("spawn sleep"))
+        }
+
+        pub fn pid(&self) -> i32 {
+            self.0.id() as i32
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    impl Drop for Kid {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }

@@ -17,7 +17,7 @@ use crate::cmd::lifecycle;
 use crate::error::{reason, Error, Result};
 use crate::home::Home;
 use crate::text::{self, sh_quote};
-use crate::{files, sys};
+use crate::{files, log, sys};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -63,9 +63,9 @@ pub fn install(dry_run: bool, service: Option<Service>) -> Result<u8> {
         // No fallback: it would tell root to run a daemon of root's own.
         return Err(Error::fail(why));
     }
-    let s = setup(dry_run).inspect_err(|_| eprint!("{}", fallback(None)))?;
+    let s = setup(dry_run).inspect_err(|_| log::stderr(&fallback(None)))?;
     install_as(service.unwrap_or(DEFAULT), &s, &Runner { dry: dry_run })
-        .inspect_err(|_| eprint!("{}", fallback(Some(&s))))
+        .inspect_err(|_| log::stderr(&fallback(Some(&s))))
 }
 
 fn install_as(service: Service, s: &Setup, run: &Runner) -> Result<u8> {

@@ -33,32 +33,15 @@ fn without_events_everything_polls_and_says_why() {
 #[cfg(target_os = "linux")]
 mod linux {
     use super::*;
-    use std::process::{Child, Command};
     use std::time::{Duration, Instant};
 
-    /// A child that lives until dropped, then is killed by pid and reaped.
-    struct Kid(Child);
+    use crate::testing::Kid;
 
     impl Kid {
-        fn sleep() -> Kid {
-            Kid(Command::new("sleep").arg("60").spawn().expect("spawn sleep"))
-        }
-
-        fn pid(&self) -> i32 {
-            self.0.id() as i32
-        }
-
         /// Its uid and start, as a `ps` read would confirm them.
         fn who(&self) -> (u32, u64) {
             let st = crate::sys::proc_stat(self.pid()).unwrap();
             (st.uid, st.start)
-        }
-    }
-
-    impl Drop for Kid {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
         }
     }
 

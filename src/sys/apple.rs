@@ -76,10 +76,10 @@ pub fn kevent_drain(kq: BorrowedFd, out: &mut Vec<(i16, usize)>) -> io::Result<(
         libc::kevent { ident: 0, filter: 0, flags: 0, fflags: 0, data: 0, udata: null_mut() };
     let mut events = [empty; 32];
     loop {
-        // SAFETY: events is valid for writes of its 32 structures; no
+        let (fd, buf) = (kq.as_raw_fd(), events.as_mut_ptr());
+        // SAFETY: buf is valid for writes of its 32 structures; no
         // changes; the zero timeout means the call never waits.
-        let n =
-            unsafe { libc::kevent(kq.as_raw_fd(), null(), 0, events.as_mut_ptr(), 32, &NO_WAIT) };
+        let n = unsafe { libc::kevent(fd, null(), 0, buf, 32, &NO_WAIT) };
         let n = match check(n) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             n => n? as usize,
@@ -305,9 +305,9 @@ pub fn proc_open_files(pid: i32) -> io::Result<Vec<PathBuf>> {
     let mut fds =
         vec![libc::proc_fdinfo { proc_fd: 0, proc_fdtype: 0 }; need as usize / entry + 16];
     let size = (fds.len() * entry) as c_int;
-    // SAFETY: fds is valid for writes of size bytes for the whole call.
-    let got =
-        unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDLISTFDS, 0, fds.as_mut_ptr().cast(), size) };
+    let out = fds.as_mut_ptr().cast();
+    // SAFETY: out is valid for writes of size bytes for the whole call.
+    let got = unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDLISTFDS, 0, out, size) };
     if got <= 0 {
         return Err(pidinfo_error());
     }

@@ -21,10 +21,10 @@ pub use super::parse::{inotify_events, InotifyEvent};
 /// `ESRCH` when no such process exists. It says nothing about who `pid`
 /// is: confirm that after opening.
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    let (pid, none) = (libc::c_long::from(pid), 0 as libc::c_long);
     // SAFETY: pidfd_open takes a pid and flags (none) and returns a new
     // descriptor or -1; the arguments are passed as the longs it reads.
-    let fd =
-        unsafe { libc::syscall(libc::SYS_pidfd_open, libc::c_long::from(pid), 0 as libc::c_long) };
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, none) };
     let fd = check(fd as libc::c_int)?;
     // SAFETY: the kernel just returned this descriptor; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })

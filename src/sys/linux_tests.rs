@@ -2,7 +2,7 @@ use super::*;
 use std::ffi::OsStr;
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A temporary folder for one test, removed when dropped.
@@ -23,8 +23,7 @@ impl Drop for Temp {
     }
 }
 
-/// A child that lives until dropped, then is killed by pid and reaped.
-struct Kid(Child);
+use crate::testing::Kid;
 
 impl Kid {
     /// Starts `cmd` and waits until its exec is complete: `spawn` returns
@@ -43,17 +42,6 @@ impl Kid {
         cmd.arg("-c").arg(script).args(args).stdin(Stdio::piped());
         setup(&mut cmd);
         Kid::spawn(&mut cmd)
-    }
-
-    fn pid(&self) -> i32 {
-        self.0.id() as i32
-    }
-}
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
