@@ -57,7 +57,9 @@ pub fn nodename() -> Option<String> {
 /// of Greenwich positive), as `localtime_r` reads `TZ`; 0 when it cannot
 /// tell.
 pub fn utc_offset(secs: u64) -> i64 {
-    let t = libc::time_t::try_from(secs).unwrap_or(libc::time_t::MAX);
+    // time_t is 64 bits on every target bach builds for (libc deprecates
+    // naming it on musl, whose 32-bit targets changed it).
+    let t: i64 = secs.try_into().unwrap_or(i64::MAX);
     // SAFETY: tm is a plain C struct for which all-zero bytes are valid.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers are valid for the call; localtime_r keeps no
