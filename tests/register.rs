@@ -354,11 +354,20 @@ fn the_daemon_discovers_supervises_and_sees_a_killed_agent_gone() {
     let a = sid(7);
     let mut daemon = r.cmd(&["daemon", "run"]);
     daemon.stdout(Stdio::null()).stderr(Stdio::null());
+    // The agent's folders, as the user's environment gives them to both.
+    daemon.env("CLAUDE_CONFIG_DIR", r.path("claude")).env("CODEX_HOME", r.path("codex"));
     let dpid = r.env.spawn_cmd(daemon);
+    // Its first tick done before Claude's registry folder exists: its
+    // appearance alone must bring discovery (no `ps` audit for 300 s).
+    wait_until("the daemon's first tick", Duration::from_secs(5), || {
+        let s = state(&r.env);
+        (s.get("pid") == Some(&dpid.to_string())).then_some(()).ok_or(s)
+    });
+    assert!(!r.env.root.join("claude/sessions").exists());
     let pa = r.claude(&proj, Some(&a), "");
     let art = r.path(&format!("claude/projects/{}/{a}.jsonl", bach::claude::enc(&proj)));
     let key = r.env.key(&art);
-    wait_until("the daemon to register the agent and watch it", Duration::from_secs(10), || {
+    wait_until("the daemon to register the agent and watch it", Duration::from_secs(5), || {
         holder(&r.env, &key).ok_or_else(|| (r.ids(), daemon_log(&r.env)))
     });
     let doc = r.json(&["sessions", "list", "--json"]);

@@ -2,12 +2,16 @@
 //! `sessions/` and `tasks/` (a change re-reads the store; their stamp stays
 //! the fallback), and discovery's: `${CODEX_HOME}/sessions` with each
 //! existing level of today's and yesterday's `YYYY/MM/DD` (local time), and
-//! Claude's registry folder `${CLAUDE_CONFIG_DIR}/sessions`.
+//! Claude's registry folder `${CLAUDE_CONFIG_DIR}/sessions`. Above a
+//! discovery folder that does not exist yet, the nearest folder that does is
+//! watched too: creating the missing one (or a level on the way) changes it.
 //!
 //! Invariant: after [`Folders::arm`], every wanted folder that exists is
 //! watched as the inode now at its path, and nothing else is: a level that
 //! appeared is added, a folder replaced is watched anew, yesterday's levels
-//! are let go at local midnight.
+//! are let go at local midnight. A discovery folder that is neither watched
+//! nor awaited by a watch above it is [`Folders::unwatched`]: a `stat` each
+//! tick tells its changes.
 
 use super::handles::{Handles, Role};
 use crate::attention::Agent;
@@ -19,6 +23,7 @@ use std::path::{Path, PathBuf};
 /// A folder watched now, as the inode it was when armed.
 struct Armed {
     path: PathBuf,
+    role: Role,
     inode: (u64, u64),
     watch: Watch,
 }
@@ -63,9 +68,9 @@ impl Folders {
         self.claude = dir(Agent::Claude, "CLAUDE_CONFIG_DIR", ".claude");
     }
 
-    /// Discovery's folders that no watch covers (missing, or no change
-    /// notification), as of the last [`Folders::arm`]: a `stat` tells
-    /// their changes.
+    /// Discovery's folders that no watch covers (none could be added, or
+    /// there is no change notification), as of the last [`Folders::arm`]:
+    /// a `stat` tells their changes.
     pub fn unwatched(&self) -> &[PathBuf] {
         &self.unwatched
     }
@@ -83,44 +88,68 @@ impl Folders {
 
     /// Watches what is wanted and exists, as its inode now; lets go of the
     /// rest. `now` is monotonic ms; `wall` Unix seconds (for the dated
-    /// levels and the next midnight).
-    pub fn arm(&mut self, handles: &mut Handles, now: u64, wall: u64) {
+    /// levels and the next midnight). Returns whether a discovery folder is
+    /// watched that was not before (it appeared: discovery has news).
+    pub fn arm(&mut self, handles: &mut Handles, now: u64, wall: u64) -> bool {
         let local = wall.saturating_add_signed(crate::sys::utc_offset(wall));
         let till_midnight = 86_400 - local % 86_400;
         // A second past it, so the new day's name is the one computed.
         self.midnight = now.saturating_add((till_midnight + 1) * 1000);
         let discovery = self.discovery(wall);
-        if handles.has_events() {
-            self.watch(handles, &discovery);
-        }
-        let armed = |p: &PathBuf| self.armed.iter().any(|a| &a.path == p);
-        self.unwatched = discovery.iter().filter(|p| !armed(p)).cloned().collect();
+        let appeared = handles.has_events() && self.watch(handles, &discovery);
+        // Looked at after the watches were added, so that a folder created
+        // meanwhile is either watched, awaited, or looked at by `stat`.
+        let covered = |p: &PathBuf| match above(p) {
+            None => self.armed.iter().any(|a| &a.path == p),
+            Some(at) => self.armed.iter().any(|a| a.path == at),
+        };
+        self.unwatched = discovery.iter().filter(|p| !covered(p)).cloned().collect();
+        appeared
     }
 
-    /// Watches the store's folders and `discovery` as their inodes now.
-    fn watch(&mut self, handles: &mut Handles, discovery: &[PathBuf]) {
+    /// Watches the store's folders, `discovery`, and the folder above each
+    /// missing one, as their inodes now. Returns whether it added a watch
+    /// on a discovery folder.
+    fn watch(&mut self, handles: &mut Handles, discovery: &[PathBuf]) -> bool {
         let mut wanted: Vec<(PathBuf, Role)> =
             self.store.iter().map(|p| (p.clone(), Role::Store)).collect();
         wanted.extend(discovery.iter().map(|p| (p.clone(), Role::Discovery)));
+        for at in discovery.iter().filter_map(|p| above(p)) {
+            if !wanted.iter().any(|(p, _)| *p == at) {
+                wanted.push((at, Role::Above));
+            }
+        }
         let inode = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
         self.armed.retain(|a| {
-            let keep = inode(&a.path) == Some(a.inode) && wanted.iter().any(|(p, _)| p == &a.path);
+            let keep =
+                inode(&a.path) == Some(a.inode) && wanted.contains(&(a.path.clone(), a.role));
             if !keep {
                 handles.forget_folder(a.watch);
             }
             keep
         });
+        let mut added = false;
         for (path, role) in wanted {
             if self.armed.iter().any(|a| a.path == path) {
                 continue;
             }
-            let Some(ino) = inode(&path) else { continue };
+            let Some(inode) = inode(&path) else { continue };
             // Watched already under another name (a symlinked level): skip.
             if let Ok(watch) = handles.watch_folder(&path, role) {
-                self.armed.push(Armed { path, inode: ino, watch });
+                added |= role == Role::Discovery;
+                self.armed.push(Armed { path, role, inode, watch });
             }
         }
+        added
     }
+}
+
+/// The nearest folder that exists above `path`, when `path` does not.
+fn above(path: &Path) -> Option<PathBuf> {
+    if path.exists() {
+        return None;
+    }
+    path.ancestors().skip(1).find(|p| p.is_dir()).map(Path::to_path_buf)
 }
 
 /// The discovery folders for the local time `local` (Unix seconds plus the
@@ -172,15 +201,80 @@ mod tests {
         let home = Home::at(PathBuf::from("/h"));
         let mut f = Folders::new(&home, &[]);
         assert_eq!((f.codex.as_deref(), f.claude.as_deref()), (None, None));
-        let mut h = Handles::new();
-        f.arm(&mut h, 0, 0);
+        let mut h = Handles::polling();
+        assert!(!f.arm(&mut h, 0, 0));
         assert!(f.unwatched().is_empty(), "discover = none: no folder to stat");
         f.claude = Some("/nonexistent/k".into());
-        f.arm(&mut h, 0, 0);
+        assert!(!f.arm(&mut h, 0, 0), "nothing is watched without events");
         assert_eq!(f.unwatched(), [PathBuf::from("/nonexistent/k/sessions")]);
         assert!(f.midnight > 0 && f.midnight <= 86_401_000, "{}", f.midnight);
+        f.claude = Some(std::env::temp_dir());
+        assert!(!f.arm(&mut h, 0, 0));
+        assert_eq!(f.unwatched(), [std::env::temp_dir().join("sessions")], "existing or not");
         let codex = Folders::new(&home, &[Agent::Codex]);
         assert!(codex.codex.is_some() && codex.claude.is_none());
+    }
+
+    #[test]
+    fn above_a_missing_folder_is_the_nearest_folder_that_exists() {
+        let d = std::env::temp_dir().join(format!("bach-above-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("a")).unwrap();
+        assert_eq!(above(&d.join("a/b/c")), Some(d.join("a")));
+        assert_eq!(above(&d.join("a/b")), Some(d.join("a")));
+        assert_eq!(above(&d.join("a")), None, "it exists");
+        std::fs::write(d.join("f"), "").unwrap();
+        assert_eq!(above(&d.join("f/x")), Some(d.clone()), "a file is not a folder");
+        assert_eq!(above(Path::new("/nonexistent/k")), Some(PathBuf::from("/")));
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    /// Drains `h` until `f` holds; fails after 5 s.
+    #[cfg(target_os = "linux")]
+    fn drain_until(h: &mut Handles, what: &str, f: impl Fn(&super::super::handles::News) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !f(&h.news) {
+            assert!(std::time::Instant::now() < deadline, "no {what}: {:?}", h.news);
+            let _ = crate::sys::poll(&h.fds(), 10);
+            h.drain();
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_missing_folder_is_awaited_from_above_and_watched_once_it_appears() {
+        let d = std::env::temp_dir().join(format!("bach-awaited-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let home = Home::at(d.join("bach"));
+        let mut f = Folders::new(&home, &[]);
+        f.claude = Some(d.join("claude"));
+        let mut h = Handles::new();
+        let wall = crate::time::now();
+        assert!(!f.arm(&mut h, 0, wall), "nothing to discover yet");
+        let paths = |f: &Folders| f.armed.iter().map(|a| (a.path.clone(), a.role)).collect();
+        let armed: Vec<(PathBuf, Role)> = paths(&f);
+        assert_eq!(armed, [(d.clone(), Role::Above)], "the store is missing too here");
+        assert!(f.unwatched().is_empty(), "awaited, so no stat each tick");
+        // A level on the way: the watch moves down to it; no news for discovery.
+        std::fs::create_dir(d.join("claude")).unwrap();
+        drain_until(&mut h, "rearm", |n| n.rearm);
+        assert!(!h.news.pending(), "{:?}", h.news);
+        h.news.rearm = false;
+        assert!(!f.arm(&mut h, 1, wall));
+        assert_eq!(paths(&f), [(d.join("claude"), Role::Above)]);
+        // The folder itself: watched, and discovery told.
+        std::fs::create_dir(d.join("claude/sessions")).unwrap();
+        drain_until(&mut h, "rearm", |n| n.rearm);
+        assert!(f.arm(&mut h, 2, wall), "a discovery folder appeared");
+        assert_eq!(paths(&f), [(d.join("claude/sessions"), Role::Discovery)]);
+        assert!(f.unwatched().is_empty());
+        assert!(!f.arm(&mut h, 3, wall), "armed again: nothing new");
+        // Removed: awaited from above again.
+        std::fs::remove_dir(d.join("claude/sessions")).unwrap();
+        assert!(!f.arm(&mut h, 4, wall));
+        assert_eq!(paths(&f), [(d.join("claude"), Role::Above)]);
+        std::fs::remove_dir_all(d).unwrap();
     }
 
     #[cfg(target_os = "linux")]
@@ -211,13 +305,8 @@ mod tests {
         let local = wall.saturating_add_signed(crate::sys::utc_offset(wall));
         let today = codex.join("sessions").join(&crate::codex::rollout_dirs(local)[0]);
         std::fs::create_dir_all(&today).unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !h.news.discovery {
-            assert!(std::time::Instant::now() < deadline, "no discovery news");
-            let _ = crate::sys::poll(&h.fds(), 10);
-            h.drain();
-        }
-        f.arm(&mut h, 2_000, wall);
+        drain_until(&mut h, "discovery news", |n| n.discovery);
+        assert!(f.arm(&mut h, 2_000, wall), "new discovery folders");
         assert!(f.armed.iter().any(|a| a.path == today), "today's DD level is watched");
         // The sessions folder replaced: the new inode is watched, not the old.
         let old = f.armed.iter().find(|a| a.path == sessions).map(|a| a.watch).unwrap();
@@ -228,12 +317,7 @@ mod tests {
         assert_ne!(old, new);
         h.news = super::super::handles::News::default();
         std::fs::write(sessions.join("s1"), "x").unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !h.news.store {
-            assert!(std::time::Instant::now() < deadline, "no store news from the new folder");
-            let _ = crate::sys::poll(&h.fds(), 10);
-            h.drain();
-        }
+        drain_until(&mut h, "store news from the new folder", |n| n.store);
         // Past two midnights: those levels are neither today nor yesterday.
         f.arm(&mut h, 4_000, wall + 2 * 86_400);
         assert!(!f.armed.iter().any(|a| a.path == today), "let go at midnight");

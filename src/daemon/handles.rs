@@ -41,6 +41,9 @@ pub enum Role {
     Store,
     /// An agent's folder: a change runs discovery.
     Discovery,
+    /// The nearest folder above a missing discovery folder: a change arms
+    /// the watches again (the missing one may be there now).
+    Above,
 }
 
 /// What an open attempt found.
@@ -109,6 +112,19 @@ impl Handles {
         };
         let (trouble, pids, folders) = (None, Vec::new(), Vec::new());
         Handles { events, unwatched, trouble, pids, folders, news: News::default() }
+    }
+
+    /// A handle set as a machine without change notification has it.
+    #[cfg(test)]
+    pub fn polling() -> Handles {
+        Handles {
+            events: None,
+            unwatched: Some("disabled by BACH_TEST_NO_EVENTS".into()),
+            trouble: None,
+            pids: Vec::new(),
+            folders: Vec::new(),
+            news: News::default(),
+        }
     }
 
     /// How the daemon learns of changes: `pidfd+inotify`, `kqueue`, or
@@ -258,7 +274,7 @@ impl Handles {
                     match self.folders.iter().find(|(f, _)| *f == w).map(|(_, r)| r) {
                         Some(Role::Store) => self.news.store = true,
                         Some(Role::Discovery) => self.news.discovery = true,
-                        None => {}
+                        Some(Role::Above) | None => {}
                     }
                     self.news.rearm = true;
                 }

@@ -1,24 +1,12 @@
 use super::*;
 
-/// A handle set as a machine without change notification has it.
-fn polling() -> Handles {
-    Handles {
-        events: None,
-        unwatched: Some("disabled by BACH_TEST_NO_EVENTS".into()),
-        trouble: None,
-        pids: Vec::new(),
-        folders: Vec::new(),
-        news: News::default(),
-    }
-}
-
 fn watcher(key: &str, confirmed: bool) -> Whose {
     Whose::Watcher { key: key.into(), confirmed }
 }
 
 #[test]
 fn without_events_everything_polls_and_says_why() {
-    let mut h = polling();
+    let mut h = Handles::polling();
     assert_eq!(h.mechanism(true), "polling: disabled by BACH_TEST_NO_EVENTS");
     assert!(h.pids_polled() && !h.has_events());
     assert_eq!(h.open(4242, watcher("k", true), Some((0, 1))), Opened::Polled);

@@ -89,10 +89,6 @@ struct Real {
     discovery: crate::discover::Daemon,
     /// The records changed in a read for discovery, not yet taken in.
     records_read: bool,
-    /// When discovery's unwatched folders are next looked at (monotonic
-    /// ms): every tick while polling, once a minute while they are only
-    /// missing (a folder that appears is watched from then on).
-    next_folder_look: u64,
     handles: Handles,
     folders: folders::Folders,
     agents: agents::Agents,
@@ -158,7 +154,9 @@ impl Real {
     fn events(&mut self) -> Option<Policy> {
         let now = self.wait.clock.ms();
         if std::mem::take(&mut self.handles.news.rearm) || now >= self.folders.midnight {
-            self.folders.arm(&mut self.handles, now, crate::time::now());
+            // A discovery folder that appeared may hold a new agent's file.
+            self.handles.news.discovery |=
+                self.folders.arm(&mut self.handles, now, crate::time::now());
         }
         let mechanism = self.handles.mechanism(self.folders.store_watched());
         if mechanism != self.mechanism {
@@ -210,12 +208,7 @@ impl Host for Real {
         // notified, or, for those not watched, as a `stat` shows.
         let news = &mut self.handles.news;
         let mut doubt = std::mem::take(&mut news.doubt) | std::mem::take(&mut news.discovery);
-        let now = self.wait.clock.ms();
-        let look = !self.handles.has_events() || now >= self.next_folder_look;
-        if look {
-            self.next_folder_look = now.saturating_add(MISSING_FOLDER_LOOK_MS);
-        }
-        if look && self.discovery.folders_changed(self.folders.unwatched()) {
+        if self.discovery.folders_changed(self.folders.unwatched()) {
             // A folder that appeared is watched from now on.
             (doubt, self.handles.news.rearm) = (true, true);
         }
@@ -358,11 +351,6 @@ impl Host for Real {
     }
 }
 
-/// How often a discovery folder that does not exist yet is looked for,
-/// while change notification works (a `stat` each tick cost a fifth of an
-/// idle tick).
-const MISSING_FOLDER_LOOK_MS: u64 = 60_000;
-
 /// How often a standby daemon tries the lock again.
 const STANDBY_RETRY_MS: u64 = 5_000;
 
@@ -447,7 +435,10 @@ fn host(st: Store, me: Me, exe: PathBuf, config: Config, wait: wait::Waiter) -> 
     for kind in [Records::Sessions, Records::Tasks] {
         let _ = files::ensure_dir(&st.home.records(kind));
     }
-    let (handles, folders) = (Handles::new(), folders::Folders::new(&st.home, &config.discover));
+    let (mut handles, mut folders) =
+        (Handles::new(), folders::Folders::new(&st.home, &config.discover));
+    // Armed before the first tick, whose `ps` read runs discovery anyway.
+    folders.arm(&mut handles, wait.clock.ms(), crate::time::now());
     Real {
         st,
         me,
@@ -463,7 +454,6 @@ fn host(st: Store, me: Me, exe: PathBuf, config: Config, wait: wait::Waiter) -> 
         desired_keys: BTreeSet::new(),
         discovery: crate::discover::Daemon::default(),
         records_read: false,
-        next_folder_look: 0,
         polled: handles.pids_polled(),
         handles,
         folders,
