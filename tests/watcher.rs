@@ -62,6 +62,24 @@ fn sessions_start_gives_exactly_one_watcher() {
 }
 
 #[test]
+fn a_line_written_before_the_first_watch_is_armed_is_read_at_once() {
+    let mut env = Env::new("arm-window");
+    env.write_config("idle_seconds = 3600\n");
+    let a = env.artifact("s.jsonl");
+    fs::write(&a, b"").unwrap();
+    // Its first read done and published, it waits half a second before it
+    // arms its first watches: the line lands in that window.
+    let mut c = env.cmd(["internal", "session-watch", &a]);
+    c.env(bach::watcher::ARM_DELAY, "500");
+    let pid = env.spawn_cmd(c) as i32;
+    wait_status(&env, &a, pid, "the empty file read", |s| s.bytes == 0);
+    append(&a, b"{\"type\":\"user\"}\n");
+    let t = Instant::now();
+    wait_status(&env, &a, pid, "the line written before the watches", |s| s.lines == 1);
+    assert!(t.elapsed() < secs(2), "read after {:?}", t.elapsed());
+}
+
+#[test]
 fn second_watcher_of_same_artifact_exits_at_once() {
     let env = quick_env("second", "");
     let a = env.artifact("s.jsonl");

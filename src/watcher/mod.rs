@@ -27,6 +27,7 @@ use crate::{files, log, procs, sys};
 use follow::{Follower, Resume, Sight};
 use judge::Judge;
 use notify::Notify;
+pub use notify::ARM_DELAY;
 use own_log::OwnLog;
 use status::{Status, WatchState};
 use std::os::unix::process::CommandExt;
@@ -311,11 +312,12 @@ impl Watcher {
 
     /// Sleeps in `poll` on the self-pipe, the judge's output and the
     /// change notification of the artifact, its folder and the log: not at
-    /// all when `more` is left to read, else until the next deadline.
+    /// all when `more` is left to read or a watch was just armed (a write
+    /// since the last read fired nothing), else until the next deadline.
     fn sleep(&mut self, pipe: &SelfPipe, now: u64, more: bool) {
         let log = self.log.is_ours().then_some(self.log.path());
-        self.notify.arm(self.follow.path(), self.follow.reading(), log);
-        let t = if more { Duration::ZERO } else { self.next_wake(now) };
+        let armed = self.notify.arm(self.follow.path(), self.follow.reading(), log);
+        let t = if more || armed { Duration::ZERO } else { self.next_wake(now) };
         let mut fds = vec![pipe.fd()];
         fds.extend(self.judge.as_ref().and_then(Judge::fd));
         let judged = fds.len() == 2;

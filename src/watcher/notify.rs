@@ -22,6 +22,11 @@ use std::time::Duration;
 /// deadline wakes the watcher.
 const FOREVER: Duration = Duration::from_secs(86_400);
 
+/// Tests only: milliseconds to wait before the first arming. A write in
+/// that window, after the first read and before any watch, fires nothing
+/// and must still be read.
+pub const ARM_DELAY: &str = "BACH_TEST_ARM_DELAY_MS";
+
 /// One watch, on the inode that was at its path when it was armed.
 #[derive(Debug, Clone, Copy)]
 struct Armed {
@@ -48,6 +53,8 @@ pub struct Notify {
     log: Option<Armed>,
     /// Why it polls, as last said in the log.
     said: Option<String>,
+    /// The wait before the first arming ([`ARM_DELAY`]).
+    delay: Option<Duration>,
 }
 
 impl Notify {
@@ -57,18 +64,30 @@ impl Notify {
             Ok(e) => (Some(e), None),
             Err(e) => (None, Some(reason(&e))),
         };
-        Notify { events, polling, dir: None, file: None, log: None, said: None }
+        let delay = std::env::var(ARM_DELAY).ok().and_then(|ms| ms.parse().ok());
+        let delay = delay.map(Duration::from_millis);
+        Notify { events, polling, dir: None, file: None, log: None, said: None, delay }
     }
 
     /// Watches the artifact's folder, the artifact while it is being read
     /// (`reading`), and the log when it is the watcher's own; each as the
     /// inode now at its path. Nothing changes when nothing was replaced.
-    pub fn arm(&mut self, artifact: &Path, reading: bool, log: Option<&Path>) {
-        let Some(events) = &mut self.events else { return };
+    /// Returns whether a watch on the artifact or its folder is new: what
+    /// was written before it was armed fired nothing, so the watcher must
+    /// look once more before it sleeps.
+    pub fn arm(&mut self, artifact: &Path, reading: bool, log: Option<&Path>) -> bool {
+        if let Some(delay) = self.delay.take() {
+            std::thread::sleep(delay);
+        }
+        let Some(events) = &mut self.events else { return false };
         let folder = artifact.parent().unwrap_or(Path::new("/"));
+        let watch = |a: Option<Armed>| a.map(|a| a.watch);
+        let was = [watch(self.dir), watch(self.file)];
         self.dir = rearm(events, self.dir.take(), Some(folder), true);
         self.file = rearm(events, self.file.take(), reading.then_some(artifact), false);
         self.log = rearm(events, self.log.take(), log, false);
+        let now = [watch(self.dir), watch(self.file)];
+        now.iter().zip(was).any(|(now, was)| now.is_some() && *now != was)
     }
 
     /// Whether a change to the artifact wakes the watcher now, so it need
@@ -202,13 +221,15 @@ mod tests {
         append(&other, "x\n");
         append(&log, "");
         let mut n = Notify::new();
-        n.arm(&art, false, Some(&log));
+        assert!(n.arm(&art, false, Some(&log)), "the folder's watch is new");
+        assert!(!n.arm(&art, false, Some(&log)), "armed already");
         assert_eq!(n.follows(false), Ok(()), "absent: the folder is enough");
         append(&other, "another agent's line\n");
         assert_eq!(woke_within(&mut n, 200), Woke::default(), "another file's write");
         append(&art, "first\n");
         assert!(woke_within(&mut n, 2000).artifact, "the artifact appeared");
-        n.arm(&art, true, Some(&log));
+        assert!(n.arm(&art, true, Some(&log)), "the file's watch is new");
+        assert!(!n.arm(&art, true, Some(&log)));
         append(&art, "second\n");
         assert_eq!(woke_within(&mut n, 2000), Woke { artifact: true, log: false });
         append(&log, "a log line\n");
@@ -217,7 +238,7 @@ mod tests {
         std::fs::write(d.join("new"), "n\n").unwrap();
         std::fs::rename(d.join("new"), &art).unwrap();
         assert!(woke_within(&mut n, 2000).artifact, "a replacement");
-        n.arm(&art, true, Some(&log));
+        assert!(n.arm(&art, true, Some(&log)), "the new file is watched anew");
         while n.drain() != Woke::default() {}
         append(&art, "third\n");
         assert!(woke_within(&mut n, 2000).artifact, "a write to the new file");
