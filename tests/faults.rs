@@ -41,8 +41,8 @@ impl Daemon {
         err: Stdio,
         vars: &[(&str, &str)],
     ) -> Daemon {
-        let child = Command::new(exe)
-            .args(["daemon", "run"])
+        let mut cmd = Command::new(exe);
+        cmd.args(["daemon", "run"])
             .env_clear()
             .envs(vars.iter().copied())
             .env("PATH", path)
@@ -51,9 +51,8 @@ impl Daemon {
             .current_dir(&env.root)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .unwrap();
+            .stderr(err);
+        let child = spawn_copied(&mut cmd);
         let d = Daemon(child);
         wait_until("the daemon to hold daemon.lock", secs(5), || {
             match bach::lock::holder(&env.home.join("daemon.lock")) {
@@ -438,7 +437,11 @@ fn broken_config_on_sighup_keeps_the_old_one_and_the_watchers_and_a_good_one_app
     let (k0, k1) = (&arts[0].1, &arts[1].1);
     let daemon = Daemon::usual(&env);
     let first = watched(&env, &[k0, k1], secs(3));
-    let before = state(&env);
+    // Its watchers run before the tick that spawned them is published.
+    let before = wait_until("the first tick published", secs(3), || {
+        let s = state(&env);
+        s.contains_key("reconcile_seconds").then_some(s.clone()).ok_or(s)
+    });
     env.write_config(&format!("{FAST}daemon_reconcile_second = 3\n"));
     bach::sys::kill(daemon.pid(), libc::SIGHUP).unwrap();
     wait_log(

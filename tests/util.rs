@@ -208,6 +208,21 @@ pub fn dump(args: &[&str], out: &Output) -> String {
     )
 }
 
+/// Spawns `cmd`, whose program a test has just copied: while another test
+/// thread forks, its child holds the copy's write descriptor until it execs
+/// (`ETXTBSY`, "Text file busy"), so that is tried again for up to 5 s.
+pub fn spawn_copied(cmd: &mut Command) -> Child {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            spawned => return spawned.unwrap(),
+        }
+    }
+}
+
 /// Polls `f` every 10 ms until it gives `Some`, or fails after `limit`
 /// saying what was expected and what was seen last.
 pub fn wait_until<T, S: std::fmt::Debug>(
