@@ -77,12 +77,18 @@ mod tests {
         std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
         let home = Home::at(d.join("home"));
         std::env::set_var("BACH_SPAWN_TEST_SECRET", "must not pass");
-        let Spawned::Started(pid) =
-            watcher(&exe, &home, "0123456789abcdef", "/a b", 1 << 20).unwrap()
-        else {
-            panic!("nothing holds the lock")
-        };
         let deadline = Instant::now() + Duration::from_secs(5);
+        // ETXTBSY while another test's child, forked before it execs, holds
+        // the script's write descriptor: spawned again.
+        let spawned = loop {
+            match watcher(&exe, &home, "0123456789abcdef", "/a b", 1 << 20) {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                spawned => break spawned.unwrap(),
+            }
+        };
+        let Spawned::Started(pid) = spawned else { panic!("nothing holds the lock") };
         while sys::reap_any().unwrap().map(|(p, _)| p) != Some(pid) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -52,7 +52,7 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err);
-        let child = spawn_copied(&mut cmd);
+        let child = cmd.spawn().unwrap();
         let d = Daemon(child);
         wait_until("the daemon to hold daemon.lock", secs(5), || {
             match bach::lock::holder(&env.home.join("daemon.lock")) {
@@ -154,8 +154,7 @@ fn put_ps(dir: &Path, script: Option<&str>) {
     match script {
         None => std::os::unix::fs::symlink(real_ps(), &tmp).unwrap(),
         Some(body) => {
-            fs::write(&tmp, format!("#!/bin/sh\nPATH=/usr/bin:/bin\n{body}\n")).unwrap();
-            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).unwrap();
+            put_exe(&tmp, &format!("#!/bin/sh\nPATH=/usr/bin:/bin\n{body}\n"));
         }
     }
     fs::rename(&tmp, dir.join("ps")).unwrap();
@@ -295,7 +294,7 @@ fn a_watcher_binary_that_cannot_run_is_a_crash_with_backoff_until_it_is_back() {
     // The daemon resolves its own path once, at start: run it from a copy.
     let exe = env.root.join("exe/bach");
     fs::create_dir(env.root.join("exe")).unwrap();
-    fs::copy(BIN, &exe).unwrap();
+    copy_exe(BIN, &exe);
     let _daemon = Daemon::start(&env, &exe, &std::env::var("PATH").unwrap(), Stdio::null());
     wait_log(&env, "started", secs(3));
     let mode = |m| fs::set_permissions(&exe, fs::Permissions::from_mode(m)).unwrap();

@@ -5,7 +5,6 @@
 use crate::faults::{mkfifo, proc_state, secs, status, test_path, wait_log, watched, Daemon};
 use crate::util::*;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
@@ -285,8 +284,7 @@ fn a_bach_not_named_bach_knows_its_own_watchers() {
     let tools = env.root.join("my tools");
     fs::create_dir(&tools).unwrap();
     let copy = tools.join("bach-dev");
-    fs::copy(BIN, &copy).unwrap();
-    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    copy_exe(BIN, &copy);
     let _daemon = Daemon::start(&env, &copy, &test_path(&env), Stdio::null());
     let keys: Vec<&String> = arts.iter().map(|(_, k)| k).collect();
     let pids = watched(&env, &keys, secs(3));

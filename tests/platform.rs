@@ -6,7 +6,6 @@
 use crate::faults::{secs, test_path, wait_log, watched, Daemon};
 use crate::util::*;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 
 #[test]
@@ -42,14 +41,12 @@ fn an_upgraded_binary_makes_the_daemon_exit_75_and_the_next_one_adopts_its_watch
     let bin = env.root.join("cellar");
     fs::create_dir(&bin).unwrap();
     let exe = bin.join("bach");
-    fs::copy(BIN, &exe).unwrap();
-    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+    copy_exe(BIN, &exe);
     let mut first = Daemon::start(&env, &exe, &test_path(&env), Stdio::null());
     let watcher = watched(&env, &[&arts[0].1], secs(3))[0];
     // `brew upgrade`: a new file is put where the old one was.
     let staged = bin.join(".bach.new");
-    fs::copy(BIN, &staged).unwrap();
-    fs::set_permissions(&staged, fs::Permissions::from_mode(0o755)).unwrap();
+    copy_exe(BIN, &staged);
     fs::rename(&staged, &exe).unwrap();
     let code = wait_until("the daemon to exit", secs(5), || first.0.try_wait().unwrap().ok_or(()));
     assert_eq!(code.code(), Some(75), "{}", daemon_log(&env));

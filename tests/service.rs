@@ -918,8 +918,7 @@ fn install_writes_the_bach_found_on_path_not_the_versioned_file() {
     // An earlier `bach` that is another program is not this bach.
     let other = root.join("other");
     fs::create_dir_all(&other).unwrap();
-    fs::write(other.join("bach"), "#!/bin/sh\n").unwrap();
-    fs::set_permissions(other.join("bach"), fs::Permissions::from_mode(0o755)).unwrap();
+    put_exe(&other.join("bach"), "#!/bin/sh\n");
     let rest = std::env::var("PATH").unwrap_or_default();
     let path =
         format!("{}:relative:{}:{}:{rest}", t.env.bin.display(), other.display(), brew.display());

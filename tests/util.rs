@@ -133,10 +133,8 @@ impl Env {
 
     /// Writes an executable script into this test's `bin` (first on PATH).
     pub fn script(&self, name: &str, body: &str) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt;
         let p = self.bin.join(name);
-        fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        put_exe(&p, &format!("#!/bin/sh\n{body}\n"));
         p
     }
 
@@ -208,19 +206,25 @@ pub fn dump(args: &[&str], out: &Output) -> String {
     )
 }
 
-/// Spawns `cmd`, whose program a test has just copied: while another test
-/// thread forks, its child holds the copy's write descriptor until it execs
-/// (`ETXTBSY`, "Text file busy"), so that is tried again for up to 5 s.
-pub fn spawn_copied(cmd: &mut Command) -> Child {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match cmd.spawn() {
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
-            spawned => return spawned.unwrap(),
-        }
-    }
+/// Makes `to` an executable copy of `from`. The copy is written by a `cp`
+/// child, never by this process: a descriptor open for writing here is held
+/// by every child another test thread forks meanwhile, until it execs, and
+/// running the file then fails with ETXTBSY ("Text file busy").
+pub fn copy_exe(from: impl AsRef<Path>, to: &Path) {
+    let from = from.as_ref();
+    use std::os::unix::fs::PermissionsExt;
+    let cp = Command::new("cp").arg(from).arg(to).status().unwrap();
+    assert!(cp.success(), "cp {} {}", from.display(), to.display());
+    fs::set_permissions(to, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Makes `to` an executable holding `contents`, written as [`copy_exe`] does.
+pub fn put_exe(to: &Path, contents: &str) {
+    let name = to.file_name().unwrap().to_str().unwrap();
+    let draft = to.with_file_name(format!(".{name}.draft"));
+    fs::write(&draft, contents).unwrap();
+    copy_exe(&draft, to);
+    fs::remove_file(draft).unwrap();
 }
 
 /// Polls `f` every 10 ms until it gives `Some`, or fails after `limit`
