@@ -2,8 +2,8 @@
 //! (`.1` to `.3`). Invariant: nothing written here can panic or block, so a
 //! full disk, a closed stderr or a FIFO where a log should be never stops
 //! supervision: a log is opened `O_NONBLOCK|O_NOFOLLOW` and used only when
-//! it is a regular file, and every write ignores its error (`eprintln!`
-//! would panic). A log that cannot be written is said once per streak.
+//! it is a regular file, and every write ignores its error (std's printing
+//! macros would panic). A log that cannot be written is said once per streak.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};

@@ -326,7 +326,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
     let saved = unsafe { *errno() };
     // SAFETY: write is async-signal-safe; byte outlives the call.
     unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
-    // SAFETY: as above.
+    // SAFETY: errno is thread-local; this puts back the value read above.
     unsafe { *errno() = saved };
 }
 

@@ -15,6 +15,20 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `/bin/sh -c SCRIPT` with only this test's environment, as a login shell
+/// would run bach.
+fn shell(env: &Env, script: &str) -> Command {
+    let mut sh = Command::new("/bin/sh");
+    sh.args(["-c", script])
+        .env_clear()
+        .env("PATH", test_path(env))
+        .env("HOME", &env.user_home)
+        .env("BACH_HOME", &env.home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    sh
+}
+
 /// The daemon of `env`, with change notification switched off when `polling`.
 fn daemon(env: &Env, polling: bool) -> Daemon {
     let vars: &[(&str, &str)] = if polling { &[("BACH_TEST_NO_EVENTS", "1")] } else { &[] };
@@ -175,15 +189,8 @@ fn a_watcher_started_by_sessions_start_outlives_the_process_tree_that_ran_it() {
     let art = env.artifact("a.jsonl");
     // A login shell's job: sessions start, then the shell lingers.
     let script = format!("'{BIN}' sessions start --task t --id s --artifact '{art}'; sleep 30");
-    let mut sh = Command::new("/bin/sh");
-    sh.args(["-c", &script])
-        .env_clear()
-        .env("PATH", test_path(&env))
-        .env("HOME", &env.user_home)
-        .env("BACH_HOME", &env.home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .process_group(0);
+    let mut sh = shell(&env, &script);
+    sh.process_group(0);
     let mut sh = sh.spawn().unwrap();
     let key = env.key(&art);
     let w = watched(&env, &[&key], secs(5))[0];
@@ -383,15 +390,7 @@ fn the_daemon_raises_its_descriptor_limit_to_the_hard_one() {
     env.write_config(FAST);
     // Started with a low soft limit, as a login shell might give it.
     let script = format!("ulimit -S -n 64 && exec '{BIN}' daemon run");
-    let mut sh = Command::new("/bin/sh");
-    sh.args(["-c", &script])
-        .env_clear()
-        .env("PATH", test_path(&env))
-        .env("HOME", &env.user_home)
-        .env("BACH_HOME", &env.home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
-    let d = Daemon(sh.spawn().unwrap());
+    let d = Daemon(shell(&env, &script).spawn().unwrap());
     first_tick(&env, &d);
     let limits = fs::read_to_string(format!("/proc/{}/limits", d.pid())).unwrap();
     let open = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
